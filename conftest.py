@@ -1,0 +1,3 @@
+"""Registers the autograd-conformance pytest plugin; all logic lives in src/autograd_conformance/."""
+
+pytest_plugins = ["autograd_conformance.plugin"]

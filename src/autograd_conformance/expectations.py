@@ -1,0 +1,309 @@
+"""The expectations table: TOML files that state what torch does, per probe id, torch version and device.
+
+One file per family (``<family>.toml``), one TOML table per key. A key is a probe id (``leaf/test_detach[*]``)
+where ``*`` and ``?`` are wildcards (brackets are literal). An entry holds facts; ``[[key.when]]`` blocks
+override some facts under conditions (``torch`` = a PEP 440 specifier set, ``device`` = cpu|cuda|mps).
+TOML has no null: a fact whose declared type allows null is written ``false`` for null.
+
+Resolution for one probe: every matching key, least specific first (patterns by literal length, exact ids
+last), each contributing the facts of its matching blocks; within an entry the most specific matching block
+(most conditions) wins per fact, and equally specific matching blocks that disagree are a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
+
+DEVICES = ("cpu", "cuda", "mps")
+CONDITION_KEYS = ("torch", "device")
+NOTE_KEYS = ("reason", "link")
+WHEN = "when"
+_TOLERANCE_KEYS = ("rtol", "atol")
+
+
+class TableError(Exception):
+    """A problem in the table, located by file and key; str() is one line."""
+
+    def __init__(self, file: str, key: str | None, message: str) -> None:
+        self.file, self.key, self.message = file, key, message
+        where = f"{file}: [{key}]" if key is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+def torch_release(version: str) -> Version:
+    """The version a condition is evaluated on: the release without its local part (2.13.0+cpu -> 2.13.0)."""
+    return Version(Version(version).public)
+
+
+def is_pattern(key: str) -> bool:
+    return "*" in key or "?" in key
+
+
+def _pattern_regex(key: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in key) + r"\Z")
+
+
+@dataclass
+class Block:
+    """The base facts of an entry (index None) or one of its ``when`` blocks."""
+
+    file: str
+    key: str
+    index: int | None
+    facts: dict[str, Any]
+    torch: SpecifierSet | None = None
+    device: str | None = None
+    reason: str | None = None
+    link: str | None = None
+
+    @property
+    def specificity(self) -> int:
+        return (self.torch is not None) + (self.device is not None)
+
+    def matches(self, version: Version, device: str) -> bool:
+        if self.torch is not None and not self.torch.contains(version, prereleases=True):
+            return False
+        return self.device is None or self.device == device
+
+    def describe(self) -> str:
+        where = f"{self.file} [{self.key}]"
+        if self.index is None:
+            return where
+        conds = [f'{k} "{v}"' for k, v in (("torch", self.torch), ("device", self.device)) if v is not None]
+        return f"{where} when {', '.join(conds) or '(always)'}"
+
+
+@dataclass
+class Entry:
+    file: str
+    key: str
+    base: Block
+    when: list[Block]
+    regex: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> bool:
+        return self.regex is not None
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        literal = len(self.key.replace("*", "").replace("?", ""))
+        return (0 if self.pattern else 1, literal)
+
+    def matches_id(self, probe_id: str) -> bool:
+        return self.regex.match(probe_id) is not None if self.regex else self.key == probe_id
+
+    def facts_for(self, version: Version, device: str) -> tuple[dict[str, Any], dict[str, Block]]:
+        """The entry's facts under (version, device), with the block each came from; raises on conflicts."""
+        facts, sources, level = {}, {}, {}
+        for block in [self.base, *self.when]:
+            if not block.matches(version, device):
+                continue
+            for name, value in block.facts.items():
+                spec = block.specificity
+                if name in level and level[name] == spec and facts[name] != value:
+                    raise TableError(self.file, self.key, (
+                        f"conflicting rows for fact {name!r} under torch {version}, device {device}: "
+                        f"{sources[name].describe()} says {facts[name]!r}, {block.describe()} says {value!r}"))
+                if name not in level or spec > level[name]:
+                    facts[name], sources[name], level[name] = value, block, spec
+        return facts, sources
+
+
+@dataclass
+class Resolved:
+    """The expectation in force for one probe: facts and, per fact, the row/condition it came from."""
+
+    facts: dict[str, Any]
+    sources: dict[str, str]
+    blocks: dict[str, Block] = field(repr=False)
+    keys: list[str]
+
+
+def _canonical_expected(file: str, key: str, name: str, value: Any) -> Any:
+    """Validate an expected value against the vocabulary and return its canonical form."""
+    try:
+        spec = spec_of(name)
+    except UnknownFact as exc:
+        raise TableError(file, key, str(exc)) from None
+    if value is False and spec.type in (OPT_STR, OPT_TENSOR):
+        return None
+    value = canonical(value)
+
+    def strip_matchers(v: Any) -> Any:
+        if isinstance(v, dict) and set(v) == {"match"}:
+            if not isinstance(v["match"], str):
+                raise TableError(file, key, f"fact {name!r}: match must be a string, got {v['match']!r}")
+            try:
+                re.compile(v["match"])
+            except re.error as exc:
+                raise TableError(file, key, f"fact {name!r}: regex {v['match']!r} does not compile: {exc}") from None
+            return "<matched text>"
+        if isinstance(v, list):
+            return [strip_matchers(x) for x in v]
+        return v
+
+    plain = strip_matchers(value)
+    if isinstance(plain, dict):
+        for tol in _TOLERANCE_KEYS:
+            if tol in plain and (not isinstance(plain[tol], (int, float)) or isinstance(plain[tol], bool)):
+                raise TableError(file, key, f"fact {name!r}: {tol} must be a number, got {plain[tol]!r}")
+    problem = check_type(name, plain)
+    if problem:
+        raise TableError(file, key, problem)
+    return value
+
+
+def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block:
+    facts: dict[str, Any] = {}
+    block = Block(file, key, index, facts)
+    for name, value in raw.items():
+        if name in CONDITION_KEYS or name in NOTE_KEYS:
+            if index is None:
+                raise TableError(file, key, f"{name!r} belongs in a [[{key}.when]] block, not in the entry itself")
+            if not isinstance(value, str):
+                raise TableError(file, key, f"{name!r} must be a string, got {value!r}")
+            if name == "torch":
+                try:
+                    block.torch = SpecifierSet(value)
+                except InvalidSpecifier:
+                    raise TableError(file, key, f"invalid PEP 440 specifier torch = {value!r}") from None
+            elif name == "device":
+                if value not in DEVICES:
+                    raise TableError(file, key, f"unknown device {value!r} (known: {', '.join(DEVICES)})")
+                block.device = value
+            else:
+                setattr(block, name, value)
+        else:
+            facts[name] = _canonical_expected(file, key, name, value)
+    if index is not None and block.specificity == 0:
+        raise TableError(file, key, f"when block #{index + 1} has no condition (torch or device)")
+    if index is not None and not facts:
+        raise TableError(file, key, f"when block #{index + 1} names no fact")
+    return block
+
+
+def parse_entries(file: str, doc: dict[str, Any]) -> list[Entry]:
+    """Validate one parsed table file and return its entries."""
+    family = Path(file).stem
+    entries = []
+    for key, raw in doc.items():
+        if not isinstance(raw, dict):
+            raise TableError(file, key, "each probe id must be a TOML table ([\"family/test_name[params]\"])")
+        if not key.startswith(f"{family}/"):
+            raise TableError(file, key, f"key does not belong to family {family!r} (expected '{family}/...')")
+        raw = dict(raw)
+        when_raw = raw.pop(WHEN, [])
+        if not isinstance(when_raw, list) or not all(isinstance(b, dict) for b in when_raw):
+            raise TableError(file, key, f"'{WHEN}' must be an array of tables ([[\"{key}\".when]])")
+        base = _block(file, key, None, raw)
+        when = [_block(file, key, i, b) for i, b in enumerate(when_raw)]
+        entries.append(Entry(file, key, base, when, _pattern_regex(key) if is_pattern(key) else None))
+    return entries
+
+
+def load_file(path: Path, label: str | None = None) -> dict[str, Any]:
+    """Parse one TOML table file; syntax errors become a TableError naming the file."""
+    label = label or str(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise TableError(label, None, f"TOML syntax error: {exc}") from None
+    except OSError as exc:
+        raise TableError(label, None, f"cannot read: {exc.strerror}") from None
+
+
+class Table:
+    """All entries of a table directory, checked for conflicts under one torch version."""
+
+    def __init__(self, directory: Path, entries: list[Entry], digest: str, files: list[Path]) -> None:
+        self.directory = directory
+        self.entries = entries
+        self.digest = digest
+        self.files = files
+        self._by_key = {e.key: e for e in entries}
+        self._patterns = [e for e in entries if e.pattern]
+
+    @classmethod
+    def load(cls, directory: Path, torch_version: str, root: Path | None = None) -> "Table":
+        """Load and validate every ``*.toml`` in ``directory``; raise TableError on the first problem."""
+        directory = Path(directory)
+        files = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        digest = hashlib.sha256()
+        entries: list[Entry] = []
+        for path in files:
+            label = _label(path, root)
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            entries.extend(parse_entries(label, load_file(path, label)))
+        table = cls(directory, entries, digest.hexdigest(), files)
+        table.check_conflicts(torch_version)
+        return table
+
+    def check_conflicts(self, torch_version: str) -> None:
+        version = torch_release(torch_version)
+        for entry in self.entries:
+            for device in DEVICES:
+                entry.facts_for(version, device)
+
+    def entry(self, key: str) -> Entry | None:
+        return self._by_key.get(key)
+
+    def matching(self, probe_id: str) -> list[Entry]:
+        found = [e for e in self._patterns if e.matches_id(probe_id)]
+        exact = self._by_key.get(probe_id)
+        if exact is not None:
+            found.append(exact)
+        return sorted(found, key=lambda e: e.specificity)
+
+    def resolve(self, probe_id: str, device: str, torch_version: str) -> Resolved | None:
+        """The expectation for one probe, or None when no key matches it; raises TableError on a conflict."""
+        entries = self.matching(probe_id)
+        if not entries:
+            return None
+        version = torch_release(torch_version)
+        facts: dict[str, Any] = {}
+        blocks: dict[str, Block] = {}
+        level: dict[str, tuple[int, int]] = {}
+        for entry in entries:
+            entry_facts, entry_blocks = entry.facts_for(version, device)
+            for name, value in entry_facts.items():
+                if name in level and level[name] == entry.specificity and facts[name] != value:
+                    raise TableError(entry.file, entry.key, (
+                        f"conflicting rows for {probe_id}: fact {name!r} is {facts[name]!r} in "
+                        f"[{blocks[name].key}] and {value!r} in [{entry.key}], equally specific"))
+                facts[name], blocks[name], level[name] = value, entry_blocks[name], entry.specificity
+        return Resolved(facts, {n: b.describe() for n, b in blocks.items()}, blocks, [e.key for e in entries])
+
+    def stale_keys(self, probe_ids: set[str]) -> list[Entry]:
+        """Entries that match none of ``probe_ids`` (meaningful only after a full run)."""
+        return [e for e in self.entries
+                if not (e.key in probe_ids if not e.pattern else any(e.matches_id(p) for p in probe_ids))]
+
+
+def _label(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def check_torch_version(text: str) -> str:
+    """Validate a torch version string given on the command line; returns it unchanged."""
+    try:
+        Version(text)
+    except InvalidVersion:
+        raise ValueError(f"not a PEP 440 version: {text!r}") from None
+    return text

@@ -1,0 +1,141 @@
+"""The fact vocabulary: every fact a probe may emit, declared once with its value type and kind.
+
+A fact name is ``<subject>.<attribute>``: the subject is the probe's own name for a tensor or an action
+(``input``, ``loss``, ``backward``, ``x.grad``), the attribute is one of the declared names below.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SEMANTIC = "semantic"
+TEXT = "text"
+
+# Value types a fact may declare.
+BOOL = "bool"
+INT = "int"
+STR = "str"
+OPT_STR = "str|null"
+STR_LIST = "list[str]"
+INT_LIST = "list[int]"
+TENSOR = "tensor"
+OPT_TENSOR = "tensor|null"
+JSON = "json"
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    attribute: str
+    type: str
+    kind: str
+    meaning: str
+
+
+_SPECS = [
+    FactSpec("is_leaf", BOOL, SEMANTIC, "Tensor.is_leaf."),
+    FactSpec("requires_grad", BOOL, SEMANTIC, "Tensor.requires_grad."),
+    FactSpec("grad_fn", OPT_STR, SEMANTIC, "Class name of Tensor.grad_fn (e.g. SqrtBackward0); null when it has none."),
+    FactSpec("dtype", STR, SEMANTIC, "The tensor's dtype, as torch prints it (torch.float32)."),
+    FactSpec("shape", INT_LIST, SEMANTIC, "The tensor's shape as a list of sizes."),
+    FactSpec("device", STR, SEMANTIC, "The device type the tensor lives on (cpu, cuda, mps)."),
+    FactSpec("grad", OPT_TENSOR, SEMANTIC, "Tensor.grad as dtype, shape and values; null when it is None."),
+    FactSpec("values", TENSOR, SEMANTIC, "The tensor's own dtype, shape and values."),
+    FactSpec("value", JSON, SEMANTIC, "A plain value the probe computed (number, bool, string or list)."),
+    FactSpec("version", INT, SEMANTIC, "Tensor._version, the in-place version counter."),
+    FactSpec("retains_grad", BOOL, SEMANTIC, "Tensor.retains_grad."),
+    FactSpec("is_inference", BOOL, SEMANTIC, "Tensor.is_inference()."),
+    FactSpec("grad_enabled", BOOL, SEMANTIC, "torch.is_grad_enabled() at the point observed."),
+    FactSpec("raises", OPT_STR, SEMANTIC, "Class name of the exception the action raised; null when it returned."),
+    FactSpec("message", OPT_STR, TEXT, "The exception's message, normalised (build noise stripped)."),
+    FactSpec("warns", STR_LIST, TEXT, "Warnings the action emitted, in order, as 'Category: normalised message'."),
+    FactSpec("present", BOOL, SEMANTIC, "Whether an API exists in the installed torch."),
+    FactSpec("same", BOOL, SEMANTIC, "Whether two things are the same object / share what the subject names."),
+    FactSpec("calls", JSON, SEMANTIC, "The calls a hook or function received, in order."),
+    FactSpec("count", INT, SEMANTIC, "How many times something happened."),
+    FactSpec("name", OPT_STR, SEMANTIC, "A name torch reports (e.g. grad_fn.name())."),
+    FactSpec("finite", BOOL, SEMANTIC, "Whether every value is finite."),
+    FactSpec("holds", BOOL, SEMANTIC, "Whether a property held on every generated example."),
+    FactSpec("examples", INT, SEMANTIC, "How many examples a property ran."),
+]
+
+VOCABULARY: dict[str, FactSpec] = {spec.attribute: spec for spec in _SPECS}
+
+_NAME = re.compile(r"^[A-Za-z_][\w\[\]]*(\.[A-Za-z_][\w\[\]]*)*\.(?P<attr>[A-Za-z_]\w*)$")
+
+
+class UnknownFact(ValueError):
+    """A fact name whose attribute is not in the vocabulary, or that is not of the form subject.attribute."""
+
+
+def spec_of(name: str) -> FactSpec:
+    """Return the declaration that governs fact ``name`` or raise UnknownFact."""
+    m = _NAME.match(name)
+    if not m:
+        raise UnknownFact(f"fact {name!r} is not of the form <subject>.<attribute>")
+    attr = m.group("attr")
+    if attr not in VOCABULARY:
+        raise UnknownFact(f"fact {name!r}: unknown attribute {attr!r} (declared: {', '.join(sorted(VOCABULARY))})")
+    return VOCABULARY[attr]
+
+
+def kind_of(name: str) -> str:
+    return spec_of(name).kind
+
+
+def canonical(value: Any) -> Any:
+    """JSON-safe canonical form of a fact value: non-finite floats become the strings 'nan', 'inf', '-inf'."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    return value
+
+
+def _is_tensor_fact(value: Any) -> bool:
+    return isinstance(value, dict) and {"dtype", "shape"} <= value.keys() and set(value) <= {
+        "dtype", "shape", "values", "rtol", "atol"}
+
+
+def check_type(name: str, value: Any) -> str | None:
+    """Return None if ``value`` fits the declared type of fact ``name``, else a sentence saying why not."""
+    spec = spec_of(name)
+    t = spec.type
+    ok: bool
+    if t == BOOL:
+        ok = isinstance(value, bool)
+    elif t == INT:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif t == STR:
+        ok = isinstance(value, str)
+    elif t == OPT_STR:
+        ok = value is None or isinstance(value, str)
+    elif t == STR_LIST:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif t == INT_LIST:
+        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    elif t == TENSOR:
+        ok = _is_tensor_fact(value)
+    elif t == OPT_TENSOR:
+        ok = value is None or _is_tensor_fact(value)
+    else:
+        ok = True
+    if ok:
+        return None
+    return f"fact {name!r} expects a {t} value, got {type(value).__name__} {value!r}"
+
+
+def vocabulary_markdown() -> str:
+    """The vocabulary as a Markdown table (the README's facts section is generated from this)."""
+    lines = ["| attribute | type | kind | meaning |", "|---|---|---|---|"]
+    for spec in sorted(_SPECS, key=lambda s: s.attribute):
+        lines.append(f"| `{spec.attribute}` | {spec.type} | {spec.kind} | {spec.meaning} |")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""The JSON report: building it from probe results, validating it against the shipped schema, writing it safely."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .record import write_atomic
+from .verdict import VERDICTS
+
+SCHEMA_VERSION = 1
+
+#: Fields that legitimately differ between two runs of the same suite on the same torch.
+VOLATILE_RUN_INFO = ("started", "finished", "duration", "pytest_args", "workers", "git_revision")
+
+
+class ReportError(Exception):
+    """A report that cannot be read or does not fit the schema; str() is one line naming the file."""
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files(__package__).joinpath("schema/report.schema.json").read_text())
+
+
+def build(run_info: dict[str, Any], probes: list[dict[str, Any]], stale: list[dict[str, str]]) -> dict[str, Any]:
+    probes = sorted(probes, key=lambda p: (p["id"], p["nodeid"]))
+    summary = {v: 0 for v in VERDICTS}
+    for p in probes:
+        summary[p["verdict"]] += 1
+    summary["total"] = len(probes)
+    summary["stale"] = len(stale)
+    return {"schema_version": SCHEMA_VERSION, "run_info": run_info, "summary": summary,
+            "stale": sorted(stale, key=lambda s: (s["file"], s["key"])), "probes": probes}
+
+
+def validate(report: Any, label: str = "report") -> None:
+    """Raise ReportError with one line (file and the failing path) if ``report`` does not fit the schema."""
+    if isinstance(report, dict) and report.get("schema_version") not in (None, SCHEMA_VERSION):
+        raise ReportError(f"{label}: schema_version {report.get('schema_version')!r} is not supported "
+                          f"(this harness reads {SCHEMA_VERSION})")
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(report))
+    if error is not None:
+        path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ReportError(f"{label}: does not fit the report schema at {path}: {error.message}")
+
+
+def dumps(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write(path: Path, report: dict[str, Any]) -> None:
+    """Validate, then write atomically: an existing report at ``path`` is replaced whole or not at all."""
+    validate(report, str(path))
+    write_atomic(path, dumps(report))
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read and validate a saved report; every problem is a ReportError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such report") from None
+    except IsADirectoryError:
+        raise ReportError(f"{path}: is a directory, not a report") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: cannot read: {exc}") from None
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    validate(report, str(path))
+    return report
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without durations and timestamps: equal for two runs that observed the same things."""
+    out = json.loads(json.dumps(report))
+    for key in VOLATILE_RUN_INFO:
+        out["run_info"].pop(key, None)
+    for probe in out["probes"]:
+        probe["duration"] = 0
+    return out

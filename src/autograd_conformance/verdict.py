@@ -1,0 +1,131 @@
+"""Comparing an observation with the expectation in force, and the verdict that follows."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+from .expectations import Resolved
+from .facts import SEMANTIC, TEXT, kind_of
+
+PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED = "pass", "mismatch", "drift", "missing", "error", "skipped"
+VERDICTS = (PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED)
+FAILING = (MISMATCH, DRIFT, MISSING, ERROR)
+
+DEFAULT_RTOL = 1e-5
+DEFAULT_ATOL = 1e-8
+
+NOT_IN_TABLE = "not in table"
+NOT_OBSERVED = "not observed"
+
+
+@dataclass
+class Mismatch:
+    fact: str
+    kind: str
+    expected: Any
+    observed: Any
+    source: str | None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    status: str
+    mismatches: list[Mismatch]
+
+
+@lru_cache(maxsize=4096)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.DOTALL)
+
+
+def _close(a: float, b: float, rtol: float, atol: float) -> bool:
+    return a == b or abs(a - b) <= atol + rtol * abs(b)
+
+
+def equal(expected: Any, observed: Any, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> bool:
+    """Whether an observed fact value satisfies an expected one (regex matchers, tolerances, exact otherwise)."""
+    if isinstance(expected, dict):
+        if set(expected) == {"match"}:
+            return isinstance(observed, str) and _regex(expected["match"]).fullmatch(observed) is not None
+        if not isinstance(observed, dict):
+            return False
+        rtol = expected.get("rtol", rtol)
+        atol = expected.get("atol", atol)
+        keys = set(expected) - {"rtol", "atol"}
+        if not keys <= set(observed):
+            return False
+        # A tensor fact may omit values in the table to pin only dtype and shape.
+        extra = set(observed) - keys
+        if extra - {"values"}:
+            return False
+        return all(equal(expected[k], observed[k], rtol, atol) for k in keys)
+    if isinstance(expected, list):
+        return (isinstance(observed, list) and len(expected) == len(observed)
+                and all(equal(e, o, rtol, atol) for e, o in zip(expected, observed)))
+    if isinstance(expected, bool) or isinstance(observed, bool):
+        return type(expected) is type(observed) and expected == observed
+    if isinstance(expected, (int, float)) and isinstance(observed, (int, float)):
+        if isinstance(expected, int) and isinstance(observed, int):
+            return expected == observed
+        return math.isfinite(expected) and math.isfinite(observed) and _close(observed, expected, rtol, atol)
+    return expected == observed
+
+
+def judge(observed: dict[str, Any], resolved: Resolved | None) -> Verdict:
+    """Compare facts; semantic differences give ``mismatch``, differences only in text facts give ``drift``."""
+    if resolved is None:
+        return Verdict(MISSING, [])
+    mismatches: list[Mismatch] = []
+    for name in sorted(set(observed) | set(resolved.facts)):
+        source = resolved.sources.get(name)
+        if name not in resolved.facts:
+            mismatches.append(Mismatch(name, kind_of(name), None, observed[name], None, NOT_IN_TABLE))
+        elif name not in observed:
+            mismatches.append(Mismatch(name, kind_of(name), resolved.facts[name], None, source, NOT_OBSERVED))
+        elif not equal(resolved.facts[name], observed[name]):
+            mismatches.append(Mismatch(name, kind_of(name), resolved.facts[name], observed[name], source))
+    if not mismatches:
+        return Verdict(PASS, [])
+    if all(m.kind == TEXT for m in mismatches):
+        return Verdict(DRIFT, mismatches)
+    return Verdict(MISMATCH, mismatches)
+
+
+def show(value: Any) -> str:
+    """A value as a reader wants to see it in a diff line."""
+    if value is None:
+        return "None"
+    if isinstance(value, dict) and set(value) == {"match"}:
+        return f"/{value['match']}/"
+    if isinstance(value, str):
+        return repr(value)
+    return repr(value)
+
+
+def explain(probe_id: str, verdict: Verdict) -> str:
+    """The failure text for a probe: one line per differing fact, expected vs observed and the row in force."""
+    if verdict.status == MISSING:
+        return (f"{probe_id}: no expectation in the table for this probe "
+                f"(run with --ac-record to record what torch does, then review the row)")
+    lines = [f"{probe_id}: {verdict.status} — {len(verdict.mismatches)} fact(s) differ from the table"]
+    for m in verdict.mismatches:
+        tag = "" if m.kind == SEMANTIC else f" [{m.kind}]"
+        if m.note == NOT_IN_TABLE:
+            lines.append(f"  {m.fact}{tag}: not in the table; observed {show(m.observed)}")
+        elif m.note == NOT_OBSERVED:
+            lines.append(f"  {m.fact}{tag}: expected {show(m.expected)} but the probe did not observe it")
+        else:
+            lines.append(f"  {m.fact}{tag}:")
+            lines.append(f"    expected {show(m.expected)}")
+            lines.append(f"    observed {show(m.observed)}")
+        if m.source:
+            lines.append(f"    (row in force: {m.source})")
+    return "\n".join(lines)
