@@ -1,0 +1,63 @@
+"""Tests of record mode's table writing."""
+
+import tomllib
+
+import pytest
+
+from autograd_conformance.expectations import Table
+from autograd_conformance.record import ALL, NEW, RecordSummary, dumps_table, record_observation, toml_value
+
+
+@pytest.mark.parametrize("value, text", [
+    (None, "false"), (True, "true"), (3, "3"), (0.5, "0.5"), (1e-20, "1e-20"), (float("nan"), '"nan"'),
+    ('say "hi"\n', '"say \\"hi\\"\\n"'), ([1, "a"], '[1, "a"]'),
+    ({"dtype": "torch.float32", "shape": [1]}, '{ dtype = "torch.float32", shape = [1] }'),
+    ({"a key": 1}, '{ "a key" = 1 }'),
+])
+def test_toml_value(value, text):
+    assert toml_value(value) == text
+
+
+def test_dumps_is_sorted_and_parses_back():
+    doc = {"fam/b": {"z.is_leaf": True, "a.grad_fn": None, "when": [
+        {"torch": ">=2.14", "reason": "r", "a.grad_fn": "X"}]},
+           "fam/a": {"x.message": "tab\there ünïcode \x7f"}}
+    text = dumps_table(doc)
+    assert text.index('["fam/a"]') < text.index('["fam/b"]')
+    assert text.index('"a.grad_fn"') < text.index('"z.is_leaf"')
+    parsed = tomllib.loads(text)
+    assert parsed["fam/a"]["x.message"] == "tab\there ünïcode \x7f"
+    assert parsed["fam/b"]["when"][0]["a.grad_fn"] == "X"
+    assert dumps_table(parsed) == text
+
+
+def _resolve(tmp_path, doc, probe="fam/t[cpu]"):
+    (tmp_path / "fam.toml").write_text(dumps_table(doc))
+    return Table.load(tmp_path, "2.13.0").resolve(probe, "cpu", "2.13.0")
+
+
+def test_record_new_adds_entries_and_facts_but_keeps_different_values(tmp_path):
+    docs = {"fam.toml": {"fam/t[*]": {"x.is_leaf": False}}}
+    summary = RecordSummary()
+    record_observation(docs, "fam", "fam/t[cpu]", "fam/t[*]", {"x.is_leaf": True, "x.grad_fn": None},
+                       _resolve(tmp_path, docs["fam.toml"]), NEW, summary)
+    assert docs["fam.toml"]["fam/t[*]"] == {"x.is_leaf": False, "x.grad_fn": None}
+    assert summary.kept_different == [("fam/t[cpu]", "x.is_leaf")] and summary.added_facts == 1
+
+    record_observation(docs, "fam", "fam/u[cpu]", "fam/u[*]", {"y.count": 2}, None, NEW, summary)
+    assert docs["fam.toml"]["fam/u[*]"] == {"y.count": 2}
+
+
+def test_record_all_overrides_a_shared_pattern_with_the_probes_own_row(tmp_path):
+    docs = {"fam.toml": {"fam/*": {"x.is_leaf": False}}}
+    summary = RecordSummary()
+    record_observation(docs, "fam", "fam/t[cpu]", "fam/t[*]", {"x.is_leaf": True},
+                       _resolve(tmp_path, docs["fam.toml"]), ALL, summary)
+    assert docs["fam.toml"] == {"fam/*": {"x.is_leaf": False}, "fam/t[*]": {"x.is_leaf": True}}
+
+
+def test_record_all_drops_facts_no_longer_observed(tmp_path):
+    docs = {"fam.toml": {"fam/t[*]": {"x.is_leaf": True, "x.count": 1}}}
+    record_observation(docs, "fam", "fam/t[cpu]", "fam/t[*]", {"x.is_leaf": True},
+                       _resolve(tmp_path, docs["fam.toml"]), ALL, RecordSummary())
+    assert docs["fam.toml"]["fam/t[*]"] == {"x.is_leaf": True}

@@ -1,0 +1,113 @@
+"""Tests of the JSON report: schema, atomic writes, loading errors."""
+
+import copy
+import json
+import os
+import re
+
+import pytest
+
+from autograd_conformance import report as report_mod
+from autograd_conformance.report import ReportError, build, comparable, load, validate, write
+
+RUN_INFO = {
+    "run_name": "t", "torch_version": "2.13.0+cpu", "torch_git_version": None, "table_torch_version": "2.13.0+cpu",
+    "cuda_available": False, "mps_available": False, "python": "3.11", "platform": "linux", "pytest_args": [],
+    "hypothesis": {}, "table_hash": "0" * 64, "table_dir": "suites/expectations", "harness_version": "0",
+    "mode": "compare", "partial": False, "started": "s", "finished": "f", "duration": 1.0, "workers": 0,
+    "numpy": None,
+}
+PROBE = {"id": "fam/t", "family": "fam", "nodeid": "suites/test_fam.py::t", "device": None, "params": {},
+         "verdict": "pass", "observation": {"x.is_leaf": True}, "expectation": None, "mismatches": [],
+         "duration": 0.1, "location": {"file": "suites/test_fam.py", "line": 1}, "doc": None, "message": None}
+
+
+def sample():
+    return build(copy.deepcopy(RUN_INFO), [copy.deepcopy(PROBE)], [])
+
+
+def test_build_counts_and_validates():
+    report = sample()
+    validate(report)
+    assert report["summary"]["pass"] == 1 and report["summary"]["total"] == 1
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda r: r.pop("probes"), "(top level)"),
+    (lambda r: r["probes"][0].update(verdict="great"), "probes/0/verdict"),
+    (lambda r: r["run_info"].update(table_hash="xyz"), "run_info/table_hash"),
+])
+def test_schema_errors_name_the_path(mutate, where):
+    report = sample()
+    mutate(report)
+    with pytest.raises(ReportError, match=re.escape(f"label: does not fit the report schema at {where}")):
+        validate(report, "label")
+
+
+def test_wrong_schema_version_is_named():
+    report = sample()
+    report["schema_version"] = 99
+    with pytest.raises(ReportError, match="schema_version 99 is not supported"):
+        validate(report, "r.json")
+
+
+def test_write_then_load_round_trip(tmp_path):
+    path = tmp_path / "r.json"
+    write(path, sample())
+    assert load(path) == sample()
+    assert oct(path.stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_a_failed_write_leaves_the_previous_report_whole(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    write(path, sample())
+    before = path.read_bytes()
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    newer = sample()
+    newer["probes"][0]["verdict"] = "mismatch"
+    with pytest.raises(OSError):
+        write(path, report_mod.build(RUN_INFO, newer["probes"], []))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_an_invalid_report_is_never_written(tmp_path):
+    path = tmp_path / "r.json"
+    write(path, sample())
+    bad = sample()
+    bad["probes"][0]["verdict"] = "great"
+    with pytest.raises(ReportError):
+        write(path, bad)
+    assert load(path)["probes"][0]["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such report"), ("", "not valid JSON"), ('{"schema_version": 1', "not valid JSON"),
+    ("[]", "does not fit the report schema"),
+])
+def test_load_errors_are_one_line(tmp_path, content, message):
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ReportError, match=message) as info:
+        load(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_load_a_directory(tmp_path):
+    with pytest.raises(ReportError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_comparable_ignores_only_volatile_fields():
+    a, b = sample(), sample()
+    b["run_info"]["duration"] = 5.0
+    b["probes"][0]["duration"] = 9.0
+    assert comparable(a) == comparable(b)
+    b["probes"][0]["observation"]["x.is_leaf"] = False
+    assert comparable(a) != comparable(b)
+    json.dumps(comparable(a))
