@@ -48,11 +48,11 @@ def test_cpp_warn_once_is_seen_every_time_inside_a_probe_context():
     for _ in range(3):
         obs = Observation()
         with probe_context():
-            y = torch.ones(2, requires_grad=True) * 2
-            obs.outcome("read", lambda: y.grad)
-        seen.append(obs.facts.get("read.warns"))
+            x = torch.ones(1, requires_grad=True)
+            obs.outcome("backward", lambda: (x * x).sum().backward(create_graph=True))
+        seen.append(obs.facts.get("backward.warns"))
     assert seen[0] and seen[0] == seen[1] == seen[2]
-    assert "non-leaf Tensor" in seen[0][0]
+    assert "create_graph=True will create a reference cycle" in seen[0][0]
 
 
 def test_probe_context_restores_global_modes():
@@ -88,3 +88,10 @@ def test_a_fact_recorded_twice_must_agree():
     obs.fact("x.count", 1)
     with pytest.raises(ProbeError, match="recorded twice"):
         obs.fact("x.count", 2)
+
+
+def test_tensor_fact_reads_an_efficient_zero_tensor():
+    """sgn's backward leaves a ZeroTensor (no storage) in .grad; it is recorded as zeros."""
+    x = torch.tensor([1.5, -2.0], requires_grad=True)
+    torch.sgn(x).sum().backward()
+    assert tensor_fact(x.grad) == {"dtype": "torch.float32", "shape": [2], "values": [0.0, 0.0]}

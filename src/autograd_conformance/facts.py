@@ -48,6 +48,7 @@ _SPECS = [
     FactSpec("retains_grad", BOOL, SEMANTIC, "Tensor.retains_grad."),
     FactSpec("is_inference", BOOL, SEMANTIC, "Tensor.is_inference()."),
     FactSpec("grad_enabled", BOOL, SEMANTIC, "torch.is_grad_enabled() at the point observed."),
+    FactSpec("inference_mode", BOOL, SEMANTIC, "torch.is_inference_mode_enabled() at the point observed."),
     FactSpec("raises", OPT_STR, SEMANTIC, "Class name of the exception the action raised; null when it returned."),
     FactSpec("message", OPT_STR, TEXT, "The exception's message, normalised (build noise stripped)."),
     FactSpec("warns", STR_LIST, TEXT, "Warnings the action emitted, in order, as 'Category: normalised message'."),

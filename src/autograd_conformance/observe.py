@@ -43,6 +43,8 @@ def tensor_fact(t: torch.Tensor | None) -> dict[str, Any] | None:
     if t is None:
         return None
     t = t.detach()
+    if getattr(t, "_is_zerotensor", lambda: False)():
+        t = torch.zeros(t.shape, dtype=t.dtype)  # an efficient ZeroTensor has no storage to read
     if t.layout != torch.strided:
         t = t.to_dense()
     if t.is_complex():
