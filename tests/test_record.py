@@ -61,3 +61,29 @@ def test_record_all_drops_facts_no_longer_observed(tmp_path):
     record_observation(docs, "fam", "fam/t[cpu]", "fam/t[*]", {"x.is_leaf": True},
                        _resolve(tmp_path, docs["fam.toml"]), ALL, RecordSummary())
     assert docs["fam.toml"]["fam/t[*]"] == {"x.is_leaf": True}
+
+
+def test_compact_folds_shared_facts_and_keeps_resolution(tmp_path):
+    from autograd_conformance.record import compact_doc
+
+    doc = {
+        "fam/t[*-a]": {"x.is_leaf": True, "x.grad_fn": "A"},
+        "fam/t[*-b]": {"x.is_leaf": True, "x.grad_fn": "B"},
+        "fam/t[*-c]": {"x.is_leaf": True, "x.grad_fn": "A"},
+        "fam/u[*-a]": {"y.count": 1, "when": [{"torch": ">=3", "y.count": 2}]},
+        "fam/u[*-b]": {"y.count": 1},
+        "fam/v*": {"z.count": 1},
+        "fam/w[*]": {"z.count": 1},
+    }
+    (tmp_path / "fam.toml").write_text(dumps_table(doc))
+    before = Table.load(tmp_path, "2.13.0")
+    ids = ["fam/t[cpu-a]", "fam/t[cpu-b]", "fam/t[cuda-c]", "fam/u[cpu-a]", "fam/u[cpu-b]", "fam/vx", "fam/w[cpu]"]
+    expected = {i: before.resolve(i, "cpu", "2.13.0").facts for i in ids}
+    assert compact_doc(doc) == 2
+    assert doc["fam/t[*]"] == {"x.is_leaf": True}
+    assert doc["fam/t[*-b]"] == {"x.grad_fn": "B"}
+    assert "fam/u[*]" not in doc  # a row with when blocks is never folded
+    (tmp_path / "fam.toml").write_text(dumps_table(doc))
+    after = Table.load(tmp_path, "2.13.0")
+    assert {i: after.resolve(i, "cpu", "2.13.0").facts for i in ids} == expected
+    assert compact_doc(doc) == 0

@@ -161,3 +161,52 @@ def load_docs(directory: Path) -> dict[str, dict[str, Any]]:
 def write_docs(directory: Path, docs: dict[str, dict[str, Any]], names: set[str]) -> None:
     for name in sorted(names):
         write_atomic(Path(directory) / name, dumps_table(docs[name]))
+
+
+# --- compaction ---------------------------------------------------------------------------------------------
+
+def _group_of(key: str, raw: dict[str, Any]) -> str | None:
+    """``fam/test_x[*-a]`` -> ``fam/test_x`` for a row record mode could have written; None for any other row.
+
+    Eligible rows are parametrised, have no ``when`` blocks, and use no wildcard except a whole ``*`` parameter
+    (the device); hand-written patterns are never folded.
+    """
+    head, sep, rest = key.partition("[")
+    if not sep or not key.endswith("]") or WHEN in raw or "*" in head or "?" in key:
+        return None
+    params = rest[:-1].split("-")
+    if params == ["*"] or params.count("*") > 1 or any("*" in p and p != "*" for p in params):
+        return None
+    return head
+
+
+def compact_doc(doc: dict[str, Any]) -> int:
+    """Move facts shared by every row of one parametrised probe into a ``family/test_x[*]`` pattern row.
+
+    Rows with ``when`` blocks are left alone, and so is a group whose pattern key already exists. Resolution is
+    unchanged: the new pattern is less specific than each row it came from and carries only facts they all
+    agreed on. Returns the number of facts removed from the table.
+    """
+    groups: dict[str, list[str]] = {}
+    for key, raw in doc.items():
+        group = _group_of(key, raw)
+        if group is not None:
+            groups.setdefault(group, []).append(key)
+    removed = 0
+    for group, keys in sorted(groups.items()):
+        pattern = f"{group}[*]"
+        if len(keys) < 2 or pattern in doc:
+            continue
+        rows = [doc[k] for k in keys]
+        common = {name: value for name, value in rows[0].items()
+                  if all(name in row and row[name] == value for row in rows[1:])}
+        if not common:
+            continue
+        doc[pattern] = dict(common)
+        for key in keys:
+            for name in common:
+                del doc[key][name]
+            if not doc[key]:
+                del doc[key]
+        removed += len(common) * (len(keys) - 1)
+    return removed
