@@ -95,3 +95,9 @@ def test_tensor_fact_reads_an_efficient_zero_tensor():
     x = torch.tensor([1.5, -2.0], requires_grad=True)
     torch.sgn(x).sum().backward()
     assert tensor_fact(x.grad) == {"dtype": "torch.float32", "shape": [2], "values": [0.0, 0.0]}
+
+
+def test_a_null_nested_in_a_value_is_refused():
+    with pytest.raises(ProbeError, match="a null inside a list or mapping cannot be written"):
+        Observation().fact("hook.calls", [[1.0], None])
+    Observation().fact("x.grad_fn", None)  # a top-level null is fine: the table writes it as false

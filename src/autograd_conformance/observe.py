@@ -89,6 +89,11 @@ def _read(t: torch.Tensor, attr: str) -> Any:
     raise ProbeError(f"facts_of cannot read {attr!r} from a tensor")
 
 
+def _has_nested_null(value: Any) -> bool:
+    items = value if isinstance(value, list) else value.values() if isinstance(value, dict) else ()
+    return any(v is None or _has_nested_null(v) for v in items)
+
+
 class Observation:
     """A flat mapping of fact name -> JSON value that a probe fills in."""
 
@@ -104,6 +109,9 @@ class Observation:
             raise ProbeError(str(exc)) from None
         if problem:
             raise ProbeError(problem)
+        if _has_nested_null(value):
+            raise ProbeError(f"fact {name!r}: a null inside a list or mapping cannot be written to the TOML table; "
+                             f"record a string such as 'None' instead: {value!r}")
         if name in self.facts and self.facts[name] != value:
             raise ProbeError(f"fact {name!r} recorded twice with different values: {self.facts[name]!r}, {value!r}")
         self.facts[name] = value
@@ -145,7 +153,10 @@ def run_captured(action: Callable[[], Any]) -> tuple[Any, BaseException | None, 
 
 @contextlib.contextmanager
 def probe_context(seed: int = 0) -> Iterator[None]:
-    """Isolate one probe: seeded RNGs, C++ warnings always on, and torch's global modes restored afterwards."""
+    """Isolate one probe: seeded RNGs, C++ warnings always on, and torch's global modes restored afterwards.
+
+    Warnings outside ``Observation.outcome`` are ignored: a probe records the warnings it means to observe.
+    """
     saved = (
         torch.is_grad_enabled(),
         torch.is_warn_always_enabled(),
@@ -157,7 +168,9 @@ def probe_context(seed: int = 0) -> Iterator[None]:
     random.seed(seed)
     torch.set_warn_always(True)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         grad, warn_always, anomaly, check_nan, default_dtype = saved
         torch.set_grad_enabled(grad)
