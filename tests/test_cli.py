@@ -43,3 +43,60 @@ def test_unknown_command_exits_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+def _write(tmp_path, name, report):
+    import json
+
+    path = tmp_path / name
+    path.write_text(json.dumps(report))
+    return str(path)
+
+
+def test_html_writes_beside_the_report(tmp_path):
+    from autograd_conformance.synthetic import make_report
+
+    path = _write(tmp_path, "r.json", make_report(5))
+    assert main(["html", path]) == 0
+    assert (tmp_path / "r.html").read_text().startswith("<!doctype html>")
+    assert main(["html", path, "-o", str(tmp_path / "x.html")]) == 0
+    assert (tmp_path / "x.html").exists()
+
+
+def test_diff_exit_codes_and_formats(tmp_path, capsys):
+    import copy
+
+    from autograd_conformance.synthetic import make_report
+
+    before = make_report(10)
+    after = copy.deepcopy(before)
+    a, b = _write(tmp_path, "a.json", before), _write(tmp_path, "b.json", after)
+    assert main(["diff", a, b]) == 0
+    target = next(p for p in after["probes"] if p["verdict"] == "pass")
+    target["observation"]["backward.message"] = "reworded"
+    b = _write(tmp_path, "b.json", after)
+    assert main(["diff", a, b]) == 1
+    assert main(["diff", a, b, "--fail-on", "semantic"]) == 0
+    assert main(["diff", a, b, "--ignore", "*.message"]) == 0
+    for fmt in ("text", "markdown", "json", "html"):
+        out = tmp_path / f"d.{fmt}"
+        assert main(["diff", a, b, "--format", fmt, "-o", str(out)]) == 1
+        assert out.stat().st_size > 100
+
+
+@pytest.mark.parametrize("content", [None, "", "{not json", '{"schema_version": 1}', '{"schema_version": 7}', "dir"])
+def test_diff_and_html_bad_reports_exit_2_with_one_line(tmp_path, capsys, content):
+    from autograd_conformance.synthetic import make_report
+
+    good = _write(tmp_path, "good.json", make_report(3))
+    bad = tmp_path / "bad.json"
+    if content == "dir":
+        bad.mkdir()
+    elif content is not None:
+        bad.write_text(content)
+    capsys.readouterr()
+    assert main(["diff", good, str(bad)]) == 2
+    assert main(["html", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("autograd-conformance: error: ") and str(bad) in line
+                                 for line in err)

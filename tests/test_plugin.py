@@ -34,6 +34,14 @@ def test_green_run_writes_a_schema_valid_report(project):
     assert by_id["fam/test_sum"]["doc"] == "sum of a leaf that requires grad has SumBackward0."
     assert by_id["fam/test_leaf[cuda]"]["verdict"] in ("skipped", "pass")
     assert report["summary"]["total"] == len(report["probes"]) == 4
+    assert report["sources"]["fam"]["file"] == "suites/test_fam.py"
+    html = (project.root / "reports" / f"{report['run_info']['run_name']}.html").read_text()
+    assert "fam/test_sum" in html
+
+
+def test_no_html_option(project):
+    assert project.run("--ac-no-html").ret == 0
+    assert [p.suffix for p in (project.root / "reports").iterdir()] == [".json"]
 
 
 def test_mismatch_fails_with_a_fact_diff(project):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .expectations import Table, TableError
 from .facts import vocabulary_markdown
-from .record import compact_doc, dumps_table, load_docs, write_docs
+from .record import compact_doc, dumps_table, load_docs, write_atomic, write_docs
+from .report import ReportError, load
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -55,6 +56,51 @@ def _cmd_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load(path: str) -> dict:
+    try:
+        return load(Path(path))
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        write_atomic(Path(output), text)
+    except OSError as exc:
+        raise CliError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def _cmd_html(args: argparse.Namespace) -> int:
+    from .html import render_report
+
+    report = _load(args.report)
+    output = args.output or str(Path(args.report).with_suffix(".html"))
+    _emit(render_report(report), output)
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from . import diff as diff_mod
+
+    before, after = _load(args.before), _load(args.after)
+    result = diff_mod.compute(before, after, args.ignore)
+    if args.format == "html":
+        from .html import render_diff
+
+        text = render_diff(result)
+    else:
+        text = {"text": diff_mod.format_text, "markdown": diff_mod.format_markdown,
+                "json": diff_mod.format_json}[args.format](result)
+    _emit(text, args.output)
+    if args.fail_on == "semantic":
+        return EXIT_DIFFERENT if (result.semantic_changes or result.added or result.removed) else EXIT_OK
+    return EXIT_DIFFERENT if result.has_differences else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograd-conformance",
@@ -67,6 +113,40 @@ def build_parser() -> argparse.ArgumentParser:
     facts = sub.add_parser("facts", help="print the fact vocabulary as a Markdown table",
                            description="Print the fact vocabulary (the README's facts section is this output).")
     facts.set_defaults(func=_cmd_facts)
+
+    html = sub.add_parser(
+        "html", help="render a saved JSON report as a self-contained HTML page",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Render a saved report as one HTML file (no network): run info, verdict counts, probes by "
+                    "family with observed vs expected facts, the row in force, source and a repro snippet.",
+        epilog="examples:\n  autograd-conformance html reports/torch-2.13.0+cpu.json\n"
+               "  autograd-conformance html reports/torch-2.13.0+cpu.json -o /tmp/report.html")
+    html.add_argument("report", help="a JSON report written by a pytest run")
+    html.add_argument("-o", "--output", metavar="FILE", help="where to write (default: the report's name with .html)")
+    html.set_defaults(func=_cmd_html)
+
+    diff = sub.add_parser(
+        "diff", help="compare the facts of two saved reports (e.g. torch 2.13 vs 2.14)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare two runs fact by fact, independent of either run's expectations: probes added, "
+                    "removed, changed (each fact before -> after, semantic or text), unchanged. A change the "
+                    "table accepted in both runs (a version-conditioned row) is still reported, and marked.",
+        epilog="exit status: 0 no difference, 1 differences, 2 bad input (missing, corrupt or wrong-schema report)\n"
+               "examples:\n"
+               "  autograd-conformance diff reports/torch-2.13.0+cpu.json reports/torch-2.14.1+cu130.json\n"
+               "  autograd-conformance diff before.json after.json --format markdown -o diff.md\n"
+               "  autograd-conformance diff before.json after.json --ignore '*.message' --ignore '*.warns'\n"
+               "  autograd-conformance diff before.json after.json --fail-on semantic")
+    diff.add_argument("before", help="the baseline report (e.g. the current torch pin)")
+    diff.add_argument("after", help="the candidate report (e.g. the new torch)")
+    diff.add_argument("--format", choices=("text", "markdown", "json", "html"), default="text",
+                      help="output format (default: text)")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    diff.add_argument("--ignore", action="append", default=[], metavar="GLOB",
+                      help="ignore facts whose name matches GLOB (repeatable), e.g. '*.message'")
+    diff.add_argument("--fail-on", choices=("any", "semantic"), default="any",
+                      help="exit 1 on any difference (default) or only on semantic changes and added/removed probes")
+    diff.set_defaults(func=_cmd_diff)
 
     compact = sub.add_parser(
         "compact", help="fold facts shared by a parametrised probe's rows into one pattern row",

@@ -8,6 +8,7 @@ A probe is any test that asks for the ``obs`` fixture. Each probe's result trave
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import json
 import os
 import platform
@@ -25,7 +26,8 @@ from . import report as report_mod
 from .expectations import DEVICES, Table, TableError, check_torch_version
 from .normalize import normalize_message
 from .observe import Observation, ProbeError, probe_context
-from .record import ALL, NEW, RecordSummary, load_docs, record_observation, write_docs
+from .record import ALL, NEW, RecordSummary, load_docs, record_observation, write_atomic, write_docs
+from .repro import call_line, module_source
 from .verdict import ERROR, FAILING, MISSING, PASS, SKIPPED, explain, judge, show
 
 PROP = "autograd_conformance"
@@ -55,6 +57,7 @@ class State:
         self.run_name: str = config.getoption("ac_run_name") or f"torch-{self.torch_version}"
         self.record: str | None = config.getoption("ac_record")
         self.allow_missing: bool = config.getoption("ac_allow_missing")
+        self.html: bool = not config.getoption("ac_no_html")
         self.results: dict[str, dict[str, Any]] = {}
         self.stale: list[dict[str, str]] = []
         self.report_path: Path | None = None
@@ -100,6 +103,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="report file name without extension (default: torch-<torch version>)")
     group.addoption("--ac-torch-version", dest="ac_torch_version", metavar="VERSION",
                     help="resolve the table as if this torch version were installed (default: the installed one)")
+    group.addoption("--ac-no-html", action="store_true", dest="ac_no_html",
+                    help="write only the JSON report, not <run-name>.html beside it")
     group.addoption("--ac-allow-missing", action="store_true", dest="ac_allow_missing",
                     help="report probes without a table row as 'missing' without failing them")
     parser.addini("ac_expectations", "the expectations table directory", default="suites/expectations")
@@ -192,6 +197,16 @@ def _result(item: pytest.Item, verdict: str, observation: dict[str, Any], resolv
     file, line, _ = item.location
     func = getattr(item, "function", None)
     doc = (func.__doc__ or "").strip() or None if func is not None else None
+    end_line = None
+    repro = None
+    if func is not None:
+        try:
+            lines, start = inspect.getsourcelines(func)
+            end_line = start + len(lines) - 1
+        except (OSError, TypeError):
+            pass
+        indices = dict(getattr(callspec, "indices", {}) or {}) if callspec else {}
+        repro = call_line(func.__name__, device, indices)
     return {
         "id": pid, "family": family, "nodeid": item.nodeid, "device": device,
         "params": {k: _json_param(v) for k, v in sorted(callspec.params.items())} if callspec else {},
@@ -199,8 +214,8 @@ def _result(item: pytest.Item, verdict: str, observation: dict[str, Any], resolv
         "expectation": None if resolved is None else {
             "facts": resolved.facts, "sources": resolved.sources, "keys": resolved.keys},
         "mismatches": [m.to_json() for m in mismatches or []],
-        "duration": 0.0, "location": {"file": file, "line": None if line is None else line + 1},
-        "doc": doc, "message": message, "_record_key": record_key(pid, device),
+        "duration": 0.0, "location": {"file": file, "line": None if line is None else line + 1, "end_line": end_line},
+        "doc": doc, "message": message, "repro": repro, "_record_key": record_key(pid, device),
     }
 
 
@@ -334,6 +349,20 @@ def _apply_records(state: State) -> RecordSummary:
     return summary
 
 
+def _sources(state: State, probes: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Each family's probe module source (harness imports inlined), stored once for repro snippets."""
+    sources = {}
+    for probe in probes:
+        family, file = probe["family"], probe["location"]["file"]
+        if family in sources:
+            continue
+        try:
+            sources[family] = {"file": file, "text": module_source(state.root / file)}
+        except OSError:
+            continue
+    return sources
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state: State = config.stash[_STATE]
@@ -352,11 +381,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         res = dict(res)
         res.pop("_record_key", None)
         probes.append(res)
-    report = report_mod.build(_run_info(session, state), probes, state.stale)
+    report = report_mod.build(_run_info(session, state), probes, state.stale, _sources(state, probes))
     path = state.report_dir / f"{state.run_name}.json"
     try:
         report_mod.write(path, report)
         state.report_path = path
+        if state.html:
+            from .html import render_report
+
+            write_atomic(path.with_suffix(".html"), render_report(report))
     except (OSError, report_mod.ReportError) as exc:
         sys.stderr.write(f"autograd-conformance: cannot write report {path}: {exc}\n")
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

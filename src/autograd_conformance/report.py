@@ -28,7 +28,8 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files(__package__).joinpath("schema/report.schema.json").read_text())
 
 
-def build(run_info: dict[str, Any], probes: list[dict[str, Any]], stale: list[dict[str, str]]) -> dict[str, Any]:
+def build(run_info: dict[str, Any], probes: list[dict[str, Any]], stale: list[dict[str, str]],
+          sources: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     probes = sorted(probes, key=lambda p: (p["id"], p["nodeid"]))
     summary = {v: 0 for v in VERDICTS}
     for p in probes:
@@ -36,7 +37,8 @@ def build(run_info: dict[str, Any], probes: list[dict[str, Any]], stale: list[di
     summary["total"] = len(probes)
     summary["stale"] = len(stale)
     return {"schema_version": SCHEMA_VERSION, "run_info": run_info, "summary": summary,
-            "stale": sorted(stale, key=lambda s: (s["file"], s["key"])), "probes": probes}
+            "stale": sorted(stale, key=lambda s: (s["file"], s["key"])), "probes": probes,
+            "sources": dict(sorted((sources or {}).items()))}
 
 
 def validate(report: Any, label: str = "report") -> None:

@@ -1,0 +1,172 @@
+"""Cross-run diff: what torch did differently between two saved reports, fact by fact."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from .facts import SEMANTIC, TEXT, UnknownFact, kind_of
+from .verdict import SKIPPED, equal, show
+
+
+@dataclass
+class FactChange:
+    fact: str
+    kind: str
+    before: Any
+    after: Any
+    in_before: bool = True
+    in_after: bool = True
+    #: The table accepted the value in each run (it was not among that run's mismatches).
+    accepted_before: bool = False
+    accepted_after: bool = False
+    source_after: str | None = None
+
+    @property
+    def accepted_both(self) -> bool:
+        return self.accepted_before and self.accepted_after
+
+
+@dataclass
+class ProbeChange:
+    id: str
+    family: str
+    verdict_before: str
+    verdict_after: str
+    changes: list[FactChange]
+
+    @property
+    def kind(self) -> str:
+        return SEMANTIC if any(c.kind == SEMANTIC for c in self.changes) else TEXT
+
+
+@dataclass
+class Diff:
+    before: dict[str, Any]
+    after: dict[str, Any]
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[ProbeChange] = field(default_factory=list)
+    unchanged: int = 0
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def has_differences(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    @property
+    def semantic_changes(self) -> int:
+        return sum(1 for p in self.changed for c in p.changes if c.kind == SEMANTIC)
+
+    @property
+    def text_changes(self) -> int:
+        return sum(1 for p in self.changed for c in p.changes if c.kind == TEXT)
+
+    def to_json(self) -> dict[str, Any]:
+        def info(run: dict[str, Any]) -> dict[str, Any]:
+            return {k: run.get(k) for k in ("run_name", "torch_version", "torch_git_version", "table_hash")}
+
+        return {
+            "before": info(self.before), "after": info(self.after), "ignored": self.ignored,
+            "summary": {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
+                        "unchanged": self.unchanged, "semantic_changes": self.semantic_changes,
+                        "text_changes": self.text_changes},
+            "added": [{"id": p["id"], "verdict": p["verdict"]} for p in self.added],
+            "removed": [{"id": p["id"], "verdict": p["verdict"]} for p in self.removed],
+            "changed": [{**{k: v for k, v in asdict(p).items() if k != "changes"}, "kind": p.kind,
+                         "changes": [{**asdict(c), "accepted_both": c.accepted_both} for c in p.changes]}
+                        for p in self.changed],
+        }
+
+
+def _kind(name: str) -> str:
+    try:
+        return kind_of(name)
+    except UnknownFact:
+        return SEMANTIC  # a fact this harness version no longer declares still counts as behaviour
+
+
+def _comparable(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in report["probes"] if p["verdict"] != SKIPPED}
+
+
+def compute(before: dict[str, Any], after: dict[str, Any], ignore: list[str] | None = None) -> Diff:
+    """Compare observations (not verdicts): probes added, removed, changed (per fact), unchanged."""
+    ignore = list(ignore or [])
+    a, b = _comparable(before), _comparable(after)
+    diff = Diff(before["run_info"], after["run_info"], ignored=ignore)
+    diff.added = [b[i] for i in sorted(b.keys() - a.keys())]
+    diff.removed = [a[i] for i in sorted(a.keys() - b.keys())]
+    for pid in sorted(a.keys() & b.keys()):
+        pa, pb = a[pid], b[pid]
+        oa, ob = pa["observation"], pb["observation"]
+        mismatched_a = {m["fact"] for m in pa["mismatches"]}
+        mismatched_b = {m["fact"] for m in pb["mismatches"]}
+        changes = []
+        for name in sorted(oa.keys() | ob.keys()):
+            if any(fnmatchcase(name, pattern) for pattern in ignore):
+                continue
+            if name in oa and name in ob and equal(oa[name], ob[name]):
+                continue
+            exp_b = pb.get("expectation") or {}
+            changes.append(FactChange(
+                name, _kind(name), oa.get(name), ob.get(name), name in oa, name in ob,
+                accepted_before=pa.get("expectation") is not None and name not in mismatched_a,
+                accepted_after=pb.get("expectation") is not None and name not in mismatched_b,
+                source_after=(exp_b.get("sources") or {}).get(name)))
+        if changes:
+            diff.changed.append(ProbeChange(pid, pb["family"], pa["verdict"], pb["verdict"], changes))
+        else:
+            diff.unchanged += 1
+    return diff
+
+
+def _value(change: FactChange, side: str) -> str:
+    present = change.in_before if side == "before" else change.in_after
+    return show(getattr(change, side)) if present else "(not observed)"
+
+
+def format_text(diff: Diff) -> str:
+    b, a = diff.before, diff.after
+    lines = [f"autograd-conformance diff: {b['run_name']} (torch {b['torch_version']}) → "
+             f"{a['run_name']} (torch {a['torch_version']})",
+             f"{len(diff.changed)} changed ({diff.semantic_changes} semantic, {diff.text_changes} text facts), "
+             f"{len(diff.added)} added, {len(diff.removed)} removed, {diff.unchanged} unchanged"
+             + (f"; ignoring {', '.join(diff.ignored)}" if diff.ignored else "")]
+    for p in diff.changed:
+        lines.append(f"changed {p.id} [{p.kind}] ({p.verdict_before} → {p.verdict_after})")
+        for c in p.changes:
+            note = f"  (accepted by the table in both runs: {c.source_after})" if c.accepted_both else ""
+            lines.append(f"  {c.fact} [{c.kind}]: {_value(c, 'before')} → {_value(c, 'after')}{note}")
+    lines += [f"added {p['id']} ({p['verdict']})" for p in diff.added]
+    lines += [f"removed {p['id']} ({p['verdict']})" for p in diff.removed]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def format_markdown(diff: Diff) -> str:
+    b, a = diff.before, diff.after
+    out = [f"## autograd-conformance: `{b['run_name']}` → `{a['run_name']}`", "",
+           f"torch `{b['torch_version']}` → `{a['torch_version']}`: **{len(diff.changed)} changed** "
+           f"({diff.semantic_changes} semantic, {diff.text_changes} text facts), {len(diff.added)} added, "
+           f"{len(diff.removed)} removed, {diff.unchanged} unchanged.", ""]
+    if diff.changed:
+        out += ["| probe | fact | kind | before | after | table |", "|---|---|---|---|---|---|"]
+        for p in diff.changed:
+            for c in p.changes:
+                out.append(f"| `{_md(p.id)}` | `{_md(c.fact)}` | {c.kind} | `{_md(_value(c, 'before'))}` | "
+                           f"`{_md(_value(c, 'after'))}` | {'accepted in both runs' if c.accepted_both else ''} |")
+        out.append("")
+    for title, probes in (("Added", diff.added), ("Removed", diff.removed)):
+        if probes:
+            out += [f"### {title}", ""] + [f"- `{p['id']}` ({p['verdict']})" for p in probes] + [""]
+    return "\n".join(out)
+
+
+def format_json(diff: Diff) -> str:
+    return json.dumps(diff.to_json(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,102 @@
+"""Repro snippets: a probe as a self-contained script that needs only torch and pytest.
+
+A snippet is PRELUDE (a stand-in recorder that prints facts, and a runner that picks parametrize values by
+index) + the probe module's source (harness imports inlined) + one call line. Reports store each module's
+source once and each probe's call line, so snippets cost little at 10k probes.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+PRELUDE = '''\
+# --- autograd-conformance repro: prints each fact the probe records instead of comparing it ---
+import warnings as _warnings
+
+import torch as _torch
+
+
+class Observation:
+    def fact(self, name, value):
+        print(f"{name} = {value!r}")
+
+    def facts_of(self, name, t, *attrs):
+        read = {"grad_fn": lambda: None if t.grad_fn is None else type(t.grad_fn).__name__,
+                "dtype": lambda: str(t.dtype), "shape": lambda: list(t.shape), "device": lambda: t.device.type,
+                "values": t.detach, "version": lambda: t._version, "is_inference": t.is_inference}
+        for attr in attrs or ("is_leaf", "requires_grad", "grad_fn"):
+            with _warnings.catch_warnings():
+                _warnings.simplefilter("ignore")
+                self.fact(f"{name}.{attr}", read.get(attr, lambda: getattr(t, attr))())
+
+    def tensor(self, name, t):
+        self.fact(f"{name}.values", t)
+
+    def outcome(self, name, action):
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            try:
+                result, error = action(), None
+            except Exception as exc:
+                result, error = None, exc
+        self.fact(f"{name}.raises", None if error is None else type(error).__name__)
+        if error is not None:
+            self.fact(f"{name}.message", str(error))
+        if caught:
+            self.fact(f"{name}.warns", [f"{w.category.__name__}: {w.message}" for w in caught])
+        return result
+
+
+def run_probe(probe, device=None, **indices):
+    """Call a probe with the values pytest gives it: each parametrize list's entry at the given index."""
+    kwargs = {} if device is None else {"device": device}
+    for mark in getattr(probe, "pytestmark", []):
+        if mark.name != "parametrize":
+            continue
+        names = mark.args[0].split(",") if isinstance(mark.args[0], str) else list(mark.args[0])
+        names = [n.strip() for n in names]
+        chosen = mark.args[1][indices[names[0]]]
+        values = getattr(chosen, "values", chosen if len(names) > 1 else (chosen,))
+        kwargs.update(zip(names, values))
+    _torch.set_warn_always(True)
+    _torch.manual_seed(0)
+    probe(Observation(), **kwargs)
+
+# --- the probe module ---
+'''
+
+_HARNESS_IMPORT = re.compile(r"^from autograd_conformance\.(\w+) import .*$", re.MULTILINE)
+_FUTURE = re.compile(r"^from __future__ import .*\n", re.MULTILINE)
+
+
+def _harness_module(name: str) -> str:
+    text = resources.files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
+    return _FUTURE.sub("", text)
+
+
+def module_source(path: Path) -> str:
+    """A probe module's source with ``from autograd_conformance.X import ...`` replaced by X's own source."""
+    text = Path(path).read_text(encoding="utf-8")
+    return _HARNESS_IMPORT.sub(lambda m: f"# inlined from autograd_conformance.{m.group(1)}\n"
+                                         f"{_harness_module(m.group(1))}", text)
+
+
+def call_line(function: str, device: str | None, indices: dict[str, int]) -> str:
+    """The runner call that reproduces one parametrised probe."""
+    args = [function]
+    if device is not None:
+        args.append(f"device={device!r}")
+    args.extend(f"{name}={index}" for name, index in sorted(indices.items()) if name != "device")
+    return f"run_probe({', '.join(args)})\n"
+
+
+def snippet(report: dict[str, Any], probe: dict[str, Any]) -> str | None:
+    """The whole repro script for one probe of a saved report (None if the report has no source for it)."""
+    source = report.get("sources", {}).get(probe["family"])
+    if source is None or not probe.get("repro"):
+        return None
+    header = f"# Repro for {probe['id']} (observed on torch {report['run_info']['torch_version']})\n"
+    return header + PRELUDE + source["text"] + "\n\n" + probe["repro"]
