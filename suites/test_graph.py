@@ -93,6 +93,13 @@ def test_next_functions_chain(obs, device):
     obs.fact("chain.calls", _chain(y.grad_fn, 6))
 
 
+def test_sdpa_3d_backward_path(obs, device):
+    """The backward chain of scaled_dot_product_attention on 3-D inputs (which kernel the autograd graph routes through)."""
+    q = _x(device, 2, 3, 4)
+    y = F.scaled_dot_product_attention(q, q, q)
+    obs.fact("chain.calls", _chain(y.grad_fn, 4))
+
+
 def test_next_functions_entries(obs, device):
     """next_functions of a binary op with one plain input holds (None, 0) for it."""
     x = torch.ones(3, device=device, requires_grad=True)

@@ -147,3 +147,26 @@ torch = "<2.15"
     load(tmp_path, text, "2.13.0")  # only the second block matches: no conflict
     with pytest.raises(TableError, match="conflicting rows for fact 'x.is_leaf' under torch 2.14.1"):
         load(tmp_path, text, "2.14.1")
+
+
+def test_absent_marker_removes_a_fact_on_a_version(tmp_path):
+    table = load(tmp_path, '''
+["fam/t"]
+"backward.raises" = "RuntimeError"
+"backward.message" = "boom"
+
+[["fam/t".when]]
+torch = ">2.13.0"
+"backward.raises" = false
+"backward.message" = { absent = true }
+''')
+    assert table.resolve("fam/t", "cpu", "2.13.0").facts == {"backward.raises": "RuntimeError",
+                                                             "backward.message": "boom"}
+    newer = table.resolve("fam/t", "cpu", "2.14.1")
+    assert newer.facts == {"backward.raises": None}
+    assert "backward.message" not in newer.sources
+
+
+def test_absent_marker_must_be_exact(tmp_path):
+    with pytest.raises(TableError, match="absent = true"):
+        load(tmp_path, '["fam/t"]\n"x.is_leaf" = { absent = false }\n')

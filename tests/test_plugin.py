@@ -9,7 +9,7 @@ import pytest
 from autograd_conformance import report as report_mod
 from autograd_conformance.report import comparable
 
-from .conftest import TABLE
+from .conftest import INI, TABLE
 
 VERSIONED_PROBE = '''
 import torch
@@ -81,6 +81,62 @@ def test_raise(obs):
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*fam/test_raise: drift*", "*backward.message [[]text[]]:*"])
     assert project.report()["probes"][0]["verdict"] == "drift"
+
+
+def test_semantic_gate_reports_drift_without_failing(project):
+    project.probes('''
+import torch
+
+def test_raise(obs):
+    """backward on a tensor without grad raises."""
+    obs.outcome("backward", lambda: torch.ones(1).backward())
+''')
+    project.table('''
+["fam/test_raise"]
+"backward.raises" = "RuntimeError"
+"backward.message" = "some older wording"
+''')
+    result = project.run("--ac-gate", "semantic")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*gate: semantic — 1 probes drifted only in wording*"])
+    assert project.report()["probes"][0]["verdict"] == "drift"
+    project.table('''
+["fam/test_raise"]
+"backward.raises" = "ValueError"
+"backward.message" = "some older wording"
+''')
+    assert project.run("--ac-gate", "semantic").ret == 1  # a semantic change still fails
+
+
+def test_semantic_gate_from_ini(project):
+    project.pytester.makeini(INI + "ac_gate = semantic\nac_min_probes = 2\n")
+    assert project.run().ret == 0
+    project.pytester.makeini(INI + "ac_gate = loose\n")
+    assert project.run().ret == 4
+
+
+@pytest.mark.parametrize("scenario, args, code", [
+    ("green", [], 0),
+    ("mismatch", [], 1),
+    ("stale", [], 4),
+    ("stale-and-mismatch", [], 4),
+    ("green", ["--ac-min-probes", "3"], 5),
+    ("green", ["--ac-min-probes", "2"], 0),
+    ("mismatch", ["--ac-min-probes", "3"], 5),
+    ("green", ["--ac-report-dir", "blocked"], 3),
+])
+def test_exit_status_contract(project, scenario, args, code):
+    table = TABLE
+    if "mismatch" in scenario:
+        table = table.replace('"y.grad_fn" = "SumBackward0"', '"y.grad_fn" = "MeanBackward0"')
+    if "stale" in scenario:
+        table += '\n["fam/test_gone"]\n"z.is_leaf" = true\n'
+    project.table(table)
+    (project.root / "blocked").write_text("not a directory")
+    result = project.run(*args)
+    assert result.ret == code, result.stdout.str()[-2000:]
+    if code == 5:
+        result.stderr.fnmatch_lines(["*only 2 probes ran, fewer than the 3 required*"])
 
 
 def test_missing_row_fails_unless_allowed(project):

@@ -101,6 +101,31 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_DIFFERENT if result.has_differences else EXIT_OK
 
 
+def _cmd_record(args: argparse.Namespace) -> int:
+    from .merge import MergeError, merge, table_diff
+
+    directory = Path(args.expectations)
+    reports = [_load(path) for path in args.reports]
+    try:
+        docs, summary = merge(directory, reports)
+    except MergeError as exc:
+        raise CliError(str(exc)) from None
+    versions = ", ".join(r["run_info"]["torch_version"] for r in reports)
+    print(f"recording {len(reports)} run(s) (torch {versions}): {len(summary.added_rows)} rows added, "
+          f"{len(summary.changed_rows)} rows changed, {summary.facts_written} facts and "
+          f"{summary.blocks_written} conditioned blocks written in {', '.join(sorted(summary.files)) or 'no file'}")
+    for key in summary.added_rows:
+        print(f"  added   {key}")
+    for key in summary.changed_rows:
+        print(f"  changed {key}")
+    if args.dry_run:
+        sys.stdout.write(table_diff(directory, docs, summary.files))
+        print("dry run: nothing written")
+        return EXIT_OK
+    write_docs(directory, docs, summary.files)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograd-conformance",
@@ -147,6 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--fail-on", choices=("any", "semantic"), default="any",
                       help="exit 1 on any difference (default) or only on semantic changes and added/removed probes")
     diff.set_defaults(func=_cmd_diff)
+
+    record = sub.add_parser(
+        "record", help="record the facts of saved runs (several torch versions/devices) into the table",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Merge the observations of saved reports into the table so that every given run passes: "
+                    "facts all runs agree on stay unconditional, differing facts get when blocks with PEP 440 "
+                    "ranges bounded by the releases observed (a change reverted later gets a bounded range). "
+                    "Only rows the table does not already predict are touched; existing reason/link are kept. "
+                    "Runs with broken probes are refused.",
+        epilog="examples:\n"
+               "  autograd-conformance record reports/torch-2.13.0+cpu.json reports/torch-2.14.1+cu130.json\n"
+               "  autograd-conformance record --dry-run reports/*.json     # print the table diff, write nothing")
+    record.add_argument("reports", nargs="+", help="JSON reports of full runs on the torch versions to describe")
+    record.add_argument("--expectations", default="suites/expectations", metavar="DIR",
+                        help="the table directory (default: suites/expectations)")
+    record.add_argument("--dry-run", action="store_true", help="print the diff of the table, write nothing")
+    record.set_defaults(func=_cmd_record)
 
     compact = sub.add_parser(
         "compact", help="fold facts shared by a parametrised probe's rows into one pattern row",

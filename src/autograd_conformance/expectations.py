@@ -25,6 +25,8 @@ from packaging.version import InvalidVersion, Version
 from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
 
 DEVICES = ("cpu", "cuda", "mps")
+#: A fact value meaning "not observed": lets a ``when`` block state that a fact disappears on some version.
+ABSENT = {"absent": True}
 CONDITION_KEYS = ("torch", "device")
 NOTE_KEYS = ("reason", "link")
 WHEN = "when"
@@ -138,6 +140,10 @@ def _canonical_expected(file: str, key: str, name: str, value: Any) -> Any:
         raise TableError(file, key, str(exc)) from None
     if value is False and spec.type in (OPT_STR, OPT_TENSOR):
         return None
+    if isinstance(value, dict) and "absent" in value:
+        if value != ABSENT:
+            raise TableError(file, key, f"fact {name!r}: write {{ absent = true }} to state it is not observed")
+        return dict(ABSENT)
     value = canonical(value)
 
     def strip_matchers(v: Any) -> Any:
@@ -283,7 +289,10 @@ class Table:
                         f"conflicting rows for {probe_id}: fact {name!r} is {facts[name]!r} in "
                         f"[{blocks[name].key}] and {value!r} in [{entry.key}], equally specific"))
                 facts[name], blocks[name], level[name] = value, entry_blocks[name], entry.specificity
-        return Resolved(facts, {n: b.describe() for n, b in blocks.items()}, blocks, [e.key for e in entries])
+        for name in [n for n, v in facts.items() if v == ABSENT]:
+            del facts[name]
+        return Resolved(facts, {n: b.describe() for n, b in blocks.items() if n in facts}, blocks,
+                        [e.key for e in entries])
 
     def stale_keys(self, probe_ids: set[str]) -> list[Entry]:
         """Entries that match none of ``probe_ids`` (meaningful only after a full run)."""

@@ -1,0 +1,24 @@
+"""Probe identity: ids derived from pytest node ids, and the device-agnostic key record mode writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def probe_id(nodeid: str) -> tuple[str, str]:
+    """(family, probe id) from a node id: ``suites/test_leaf.py::test_x[cpu]`` -> (``leaf``, ``leaf/test_x[cpu]``)."""
+    path, _, rest = nodeid.partition("::")
+    stem = Path(path).stem
+    family = stem[len("test_"):] if stem.startswith("test_") else stem
+    return family, f"{family}/{rest.replace('::', '.')}"
+
+
+def record_key(pid: str, device: str | None) -> str:
+    """The device-agnostic key record mode writes: the device's part of the parameter id becomes ``*``."""
+    if device is None or not pid.endswith("]") or "[" not in pid:
+        return pid
+    head, _, params = pid[:-1].partition("[")
+    parts = params.split("-")
+    if device in parts:
+        parts[parts.index(device)] = "*"
+    return f"{head}[{'-'.join(parts)}]"

@@ -1,0 +1,229 @@
+"""Recording several saved runs (torch versions, devices) into the table with the fewest edits.
+
+For each probe whose facts the table does not already predict for every run, only that probe's own row is
+rewritten, fact by fact: the oldest run's value as the base, and ``when`` blocks with PEP 440 ranges for the
+releases that differ. A range ends where the next known release behaves differently (``>2.13.0,<2.15.0`` for
+a change that was reverted), so nothing is claimed beyond what was observed. Notes (``reason``, ``link``) of
+blocks with the same condition are kept. The result is verified: every run must pass against the new table.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+from .expectations import ABSENT, NOTE_KEYS, WHEN, Table, TableError, torch_release
+from .ids import record_key
+from .record import dumps_table, load_docs, write_docs
+from .verdict import ERROR, SKIPPED, equal
+
+REFERENCE_DEVICE = "cpu"
+
+
+class MergeError(Exception):
+    """A run that cannot be recorded, or facts that cannot be stated; str() is one line."""
+
+
+@dataclass
+class Run:
+    name: str
+    version: Version
+    torch_version: str
+    probes: list[dict[str, Any]]
+
+
+@dataclass
+class MergeSummary:
+    added_rows: list[str] = field(default_factory=list)
+    changed_rows: list[str] = field(default_factory=list)
+    facts_written: int = 0
+    blocks_written: int = 0
+    files: set[str] = field(default_factory=set)
+
+
+def _runs(reports: list[dict[str, Any]]) -> list[Run]:
+    runs = []
+    for report in reports:
+        info = report["run_info"]
+        broken = [p["id"] for p in report["probes"] if p["verdict"] == ERROR]
+        if broken:
+            raise MergeError(f"{info['run_name']}: {len(broken)} probe(s) broke ({', '.join(broken[:3])}"
+                             f"{', ...' if len(broken) > 3 else ''}); fix the harness or probes before recording")
+        runs.append(Run(info["run_name"], torch_release(info["torch_version"]), info["torch_version"],
+                        [p for p in report["probes"] if p["verdict"] != SKIPPED]))
+    return sorted(runs, key=lambda r: r.version)
+
+
+def _segments(points: list[tuple[Version, Any]]) -> list[tuple[Version, Version, Any]]:
+    """Consecutive versions with equal values, as (first, last, value)."""
+    segments: list[list[Any]] = []
+    for version, value in points:
+        if segments and equal(segments[-1][2], value) and equal(value, segments[-1][2]):
+            segments[-1][1] = version
+        else:
+            segments.append([version, version, value])
+    return [tuple(s) for s in segments]
+
+
+def _range(segments: list[tuple[Version, Version, Any]], k: int) -> str:
+    lower = f">{segments[k - 1][1]}"
+    return f"{lower},<{segments[k + 1][0]}" if k + 1 < len(segments) else lower
+
+
+def _desired_blocks(observed: dict[tuple[Version, str], Any]) -> tuple[Any, list[tuple[dict[str, str], Any]]]:
+    """(base value, [(condition, value)]) reproducing ``observed`` (version, device) -> value."""
+    devices = sorted({d for _, d in observed}, key=lambda d: (d != REFERENCE_DEVICE, d))
+    ref = devices[0]
+    ref_points = sorted((v, val) for (v, d), val in observed.items() if d == ref)
+    ref_segments = _segments(ref_points)
+    base = ref_segments[0][2]
+    blocks = [({"torch": _range(ref_segments, k)}, value) for k, (_, _, value) in enumerate(ref_segments)
+              if k and not equal(value, base)]
+
+    def ref_value(version: Version) -> Any:
+        for k, (first, last, value) in enumerate(ref_segments):
+            upper = ref_segments[k + 1][0] if k + 1 < len(ref_segments) else None
+            if (k == 0 or version > ref_segments[k - 1][1]) and (upper is None or version < upper):
+                return value
+        return base
+
+    for device in devices[1:]:
+        points = sorted((v, val) for (v, d), val in observed.items() if d == device)
+        segments = _segments(points)
+        if len(segments) == 1 and not blocks:
+            if not equal(segments[0][2], base):
+                blocks.append(({"device": device}, segments[0][2]))
+            continue
+        for k, (first, last, value) in enumerate(segments):
+            if all(equal(value, ref_value(v)) for v, _ in points if first <= v <= last):
+                continue
+            spec = _range(segments, k) if k else (f"<{segments[1][0]}" if len(segments) > 1 else f">={first}")
+            blocks.append(({"device": device, "torch": spec}, value))
+    return base, blocks
+
+
+def merge(directory: Path, reports: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], MergeSummary]:
+    """The table documents updated so that every given run passes, and a summary of what changed."""
+    runs = _runs(reports)
+    if not runs:
+        raise MergeError("no reports given")
+    docs = load_docs(directory)
+    try:
+        tables = {run.torch_version: Table.load(directory, run.torch_version) for run in runs}
+    except TableError as exc:
+        raise MergeError(str(exc)) from None
+    # (family, record key) -> the (run, probe) observations behind it, over versions and devices.
+    members: dict[tuple[str, str], list[tuple[Run, dict[str, Any]]]] = {}
+    for run in runs:
+        for probe in run.probes:
+            members.setdefault((probe["family"], record_key(probe["id"], probe["device"])), []).append((run, probe))
+    summary = MergeSummary()
+    for (family, key), entries in sorted(members.items()):
+        names = sorted({n for _, p in entries for n in p["observation"]})
+        per_fact: dict[str, dict[tuple[Version, str], Any]] = {n: {} for n in names}
+        wrong: set[str] = set()
+        for run, probe in entries:
+            device = probe["device"] or REFERENCE_DEVICE
+            resolved = tables[run.torch_version].resolve(probe["id"], device, run.torch_version)
+            expected = resolved.facts if resolved else {}
+            for name in names:
+                value = probe["observation"].get(name, ABSENT)
+                slot = (run.version, device)
+                if slot in per_fact[name] and not equal(per_fact[name][slot], value):
+                    raise MergeError(f"{probe['id']}: runs of torch {run.version} on {device} disagree on {name}")
+                per_fact[name][slot] = value
+                predicted = expected.get(name, ABSENT)
+                if not (predicted == value if ABSENT in (predicted, value) else equal(predicted, value)):
+                    wrong.add(name)
+            wrong.update(set(expected) - set(names))  # facts the table expects that no run observed
+        if not wrong:
+            continue
+        for name in wrong - set(per_fact):
+            per_fact[name] = {(run.version, p["device"] or REFERENCE_DEVICE): ABSENT for run, p in entries}
+        _rewrite(docs.setdefault(f"{family}.toml", {}), entries[0][1]["id"], key,
+                 {n: per_fact[n] for n in sorted(wrong)}, tables, entries, summary, f"{family}.toml")
+    _verify(directory, docs, runs)
+    return docs, summary
+
+
+def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, dict[tuple[Version, str], Any]],
+             tables: dict[str, Table], entries: list[tuple[Run, dict[str, Any]]], summary: MergeSummary,
+             filename: str) -> None:
+    key = probe_id if probe_id in doc else key
+    existed = key in doc
+    own = doc.setdefault(key, {})
+    old_blocks = own.pop(WHEN, [])
+    notes = {(b.get("torch"), b.get("device")): {n: b[n] for n in NOTE_KEYS if n in b} for b in old_blocks}
+    blocks = {(b.get("torch"), b.get("device")): dict(b) for b in old_blocks}
+    versions = sorted({run.version for run, _ in entries})
+    first_run = min(entries, key=lambda e: e[0].version)[0]
+    for name, observed in sorted(per_fact.items()):
+        for block in blocks.values():
+            block.pop(name, None)
+        base, conditioned = _desired_blocks(observed)
+        inherited = any(
+            e.key != key and (name in e.base.facts or any(name in b.facts for b in e.when))
+            for e in tables[first_run.torch_version].matching(probe_id))
+        if base == ABSENT:
+            own.pop(name, None)
+            if inherited:
+                own[name] = dict(ABSENT)
+        else:
+            own[name] = base
+        summary.facts_written += 1
+        for condition, value in conditioned:
+            slot = (condition.get("torch"), condition.get("device"))
+            if slot not in blocks:
+                seen = [str(v) for v in versions if _matches(condition, v)]
+                blocks[slot] = {**condition, **notes.get(slot, {
+                    "reason": f"observed on torch {', '.join(seen) or condition.get('torch')}"
+                              f"{' on ' + condition['device'] if 'device' in condition else ''}; "
+                              f"recorded from reports — replace with why torch differs"})}
+                summary.blocks_written += 1
+            blocks[slot][name] = dict(ABSENT) if value == ABSENT else value
+    kept = [b for b in blocks.values() if any(n not in ("torch", "device", *NOTE_KEYS) for n in b)]
+    if kept:
+        own[WHEN] = kept
+    (summary.changed_rows if existed else summary.added_rows).append(key)
+    summary.files.add(filename)
+
+
+def _matches(condition: dict[str, str], version: Version) -> bool:
+    from packaging.specifiers import SpecifierSet
+
+    return "torch" not in condition or SpecifierSet(condition["torch"]).contains(version, prereleases=True)
+
+
+def _verify(directory: Path, docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
+    """Every run must pass against the merged table, else nothing is written."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_docs(Path(tmp), docs, set(docs))
+        for run in runs:
+            try:
+                table = Table.load(Path(tmp), run.torch_version)
+            except TableError as exc:
+                raise MergeError(f"the merged table would be invalid: {exc}") from None
+            for probe in run.probes:
+                resolved = table.resolve(probe["id"], probe["device"] or REFERENCE_DEVICE, run.torch_version)
+                obs = probe["observation"]
+                if resolved is None or set(resolved.facts) != set(obs) or not all(
+                        equal(resolved.facts[n], obs[n]) for n in obs):
+                    raise MergeError(f"{probe['id']}: cannot state run {run.name}'s facts in the table; "
+                                     f"edit its row by hand")
+
+
+def table_diff(directory: Path, docs: dict[str, dict[str, Any]], files: set[str]) -> str:
+    """A unified diff of the table files as they are and as the merge would write them."""
+    out = []
+    for name in sorted(files):
+        path = Path(directory) / name
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        out.extend(difflib.unified_diff(old.splitlines(keepends=True), dumps_table(docs[name]).splitlines(keepends=True),
+                                        fromfile=str(path), tofile=str(path)))
+    return "".join(out)

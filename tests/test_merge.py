@@ -1,0 +1,123 @@
+"""Tests of recording several saved runs into the table (autograd-conformance record)."""
+
+import copy
+
+import pytest
+
+from autograd_conformance.expectations import Table
+from autograd_conformance.merge import MergeError, merge, table_diff
+from autograd_conformance.record import dumps_table, write_docs
+from autograd_conformance.synthetic import RUN_INFO
+from autograd_conformance.report import build
+
+
+def run(version, observations, device="cpu", verdict="pass"):
+    """A report of one torch version: {probe id: facts}."""
+    probes = []
+    for pid, facts in observations.items():
+        probes.append({"id": pid if device is None else f"{pid}[{device}]", "family": "fam",
+                       "nodeid": f"suites/test_fam.py::{pid.split('/')[1]}", "device": device, "params": {},
+                       "verdict": verdict, "observation": facts, "expectation": None, "mismatches": [],
+                       "duration": 0.0, "location": {"file": "suites/test_fam.py", "line": 1}, "doc": None,
+                       "message": None})
+    info = copy.deepcopy(RUN_INFO)
+    info.update(run_name=f"torch-{version}", torch_version=version)
+    return build(info, probes, [])
+
+
+def passes(directory, reports):
+    for report in reports:
+        version = report["run_info"]["torch_version"]
+        table = Table.load(directory, version)
+        for p in report["probes"]:
+            resolved = table.resolve(p["id"], p["device"] or "cpu", version)
+            assert resolved is not None and resolved.facts == p["observation"], (version, p["id"])
+
+
+def apply(tmp_path, reports):
+    docs, summary = merge(tmp_path, reports)
+    write_docs(tmp_path, docs, summary.files)
+    return (tmp_path / "fam.toml").read_text(), summary
+
+
+def test_agreeing_runs_give_unconditional_rows(tmp_path):
+    reports = [run("2.13.0+cpu", {"fam/t": {"x.is_leaf": True}}), run("2.14.1", {"fam/t": {"x.is_leaf": True}})]
+    text, summary = apply(tmp_path, reports)
+    assert text == '["fam/t[*]"]\n"x.is_leaf" = true\n'
+    assert summary.added_rows == ["fam/t[*]"]
+    passes(tmp_path, reports)
+
+
+def test_a_change_gets_an_open_range_and_a_revert_a_bounded_one(tmp_path):
+    reports = [run("2.13.0+cpu", {"fam/t": {"y.grad_fn": "A", "x.is_leaf": True}}),
+               run("2.14.1", {"fam/t": {"y.grad_fn": "B", "x.is_leaf": True}}),
+               run("2.15.0", {"fam/t": {"y.grad_fn": "A", "x.is_leaf": True}}),
+               run("2.16.0", {"fam/t": {"y.grad_fn": "C", "x.is_leaf": True}})]
+    text, _ = apply(tmp_path, reports)
+    assert 'torch = ">2.13.0,<2.15.0"\n' in text and '"y.grad_fn" = "B"' in text
+    assert 'torch = ">2.15.0"\n' in text and '"y.grad_fn" = "C"' in text
+    assert text.startswith('["fam/t[*]"]\n"x.is_leaf" = true\n"y.grad_fn" = "A"\n')
+    passes(tmp_path, reports)
+
+
+def test_a_fact_that_disappears_is_marked_absent(tmp_path):
+    reports = [run("2.13.0", {"fam/t": {"b.raises": "RuntimeError", "b.message": "boom"}}),
+               run("2.14.1", {"fam/t": {"b.raises": None}})]
+    text, _ = apply(tmp_path, reports)
+    assert '"b.message" = { absent = true }' in text
+    passes(tmp_path, reports)
+
+
+def test_round_trip_deleting_conditioned_rows_and_recording_again(tmp_path):
+    reports = [run("2.13.0+cpu", {"fam/t": {"y.grad_fn": "A"}, "fam/u": {"z.count": 1}}),
+               run("2.14.1+cu130", {"fam/t": {"y.grad_fn": "B"}, "fam/u": {"z.count": 1}})]
+    first, _ = apply(tmp_path, reports)
+    edited = first.replace("recorded from reports — replace with why torch differs", "renamed in 2.14")
+    (tmp_path / "fam.toml").write_text(edited)
+    assert apply(tmp_path, reports)[1].files == set()  # nothing to do: the table already predicts both runs
+    stripped = edited.split('[["fam/t[*]".when]]')[0].rstrip() + "\n" + edited.split('"y.grad_fn" = "B"\n')[1]
+    (tmp_path / "fam.toml").write_text(stripped)
+    again, summary = apply(tmp_path, reports)
+    assert summary.changed_rows == ["fam/t[*]"]
+    assert again.replace("recorded from reports — replace with why torch differs", "renamed in 2.14") == edited
+
+
+def test_existing_reason_and_link_are_kept(tmp_path):
+    (tmp_path / "fam.toml").write_text(dumps_table({"fam/t[*]": {"y.grad_fn": "A", "when": [
+        {"torch": ">2.13.0", "reason": "known", "link": "https://example.invalid/1", "y.grad_fn": "B"}]}}))
+    reports = [run("2.13.0", {"fam/t": {"y.grad_fn": "A", "y.is_leaf": False}}),
+               run("2.14.1", {"fam/t": {"y.grad_fn": "B", "y.is_leaf": True}})]
+    text, _ = apply(tmp_path, reports)
+    assert text.count("[[") == 1 and 'reason = "known"' in text and 'link = "https://example.invalid/1"' in text
+    passes(tmp_path, reports)
+
+
+def test_patterns_are_respected_and_only_wrong_facts_rewritten(tmp_path):
+    (tmp_path / "fam.toml").write_text('["fam/t*"]\n"x.is_leaf" = true\n"y.grad_fn" = "A"\n')
+    reports = [run("2.13.0", {"fam/t": {"x.is_leaf": True, "y.grad_fn": "A"}}),
+               run("2.14.1", {"fam/t": {"x.is_leaf": True, "y.grad_fn": "B"}})]
+    text, summary = apply(tmp_path, reports)
+    assert summary.facts_written == 1
+    own = text.split('["fam/t[*]"]')[1]
+    assert "x.is_leaf" not in own and '"y.grad_fn" = "A"' in own
+    passes(tmp_path, reports)
+
+
+def test_device_differences_get_a_device_condition(tmp_path):
+    reports = [run("2.13.0", {"fam/t": {"y.grad_fn": "A"}}),
+               run("2.13.0", {"fam/t": {"y.grad_fn": "CudaA"}}, device="cuda")]
+    text, _ = apply(tmp_path, reports)
+    assert 'device = "cuda"' in text and '"y.grad_fn" = "CudaA"' in text
+    passes(tmp_path, reports)
+
+
+def test_runs_with_broken_probes_are_refused(tmp_path):
+    with pytest.raises(MergeError, match="probe\\(s\\) broke"):
+        merge(tmp_path, [run("2.13.0", {"fam/t": {"x.is_leaf": True}}, verdict="error")])
+    assert not (tmp_path / "fam.toml").exists()
+
+
+def test_dry_run_diff_shows_the_change(tmp_path):
+    docs, summary = merge(tmp_path, [run("2.13.0", {"fam/t": {"x.is_leaf": True}})])
+    diff = table_diff(tmp_path, docs, summary.files)
+    assert '+["fam/t[*]"]' in diff and not (tmp_path / "fam.toml").exists()
