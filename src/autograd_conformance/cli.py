@@ -19,6 +19,13 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2), like every other error of this command."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"autograd-conformance: error: {message} (see '{self.prog} --help')\n")
+
+
 def _cmd_facts(args: argparse.Namespace) -> int:
     print(vocabulary_markdown())
     return EXIT_OK
@@ -127,7 +134,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="autograd-conformance",
         description="Work with the autograd-conformance expectations table and saved reports.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

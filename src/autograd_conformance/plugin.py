@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import inspect
+import threading
 import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +31,8 @@ from .normalize import normalize_message
 from .observe import Observation, ProbeError, probe_context
 from .record import ALL, NEW, RecordSummary, load_docs, record_observation, write_atomic, write_docs
 from .repro import call_line, module_source
-from .verdict import DRIFT, ERROR, FAILING, MISSING, PASS, SKIPPED, explain, judge, show
+from .stream import Stream, crashed_result
+from .verdict import CRASHED, DRIFT, ERROR, FAILING, MISSING, PASS, SKIPPED, TIMEOUT, explain, judge, show
 
 PROP = "autograd_conformance"
 # Exit statuses CI can tell apart (pytest's own where they fit), in order of precedence:
@@ -45,6 +48,18 @@ _RUN_NAME = re.compile(r"^[\w.+-]+$")
 
 class ConformanceFailure(AssertionError):
     """A probe's observation differs from the table (its text is the fact diff)."""
+
+
+class NullStream:
+    """Stands in for the result stream when it cannot be opened (the report write will say why)."""
+
+    path = None
+
+    def write(self, event: str, **fields: Any) -> None:
+        pass
+
+    def close(self, remove: bool) -> None:
+        pass
 
 
 class State:
@@ -75,6 +90,15 @@ class State:
         self.stale: list[dict[str, str]] = []
         self.report_path: Path | None = None
         self.record_summary: RecordSummary | None = None
+        self.timeout = config.getoption("ac_timeout")
+        if self.timeout is None:
+            try:
+                self.timeout = float(config.getini("ac_timeout"))
+            except ValueError:
+                raise pytest.UsageError(f"ac_timeout = {config.getini('ac_timeout')!r} is not a number") from None
+        self.stream: Stream | None = None
+        self.session: pytest.Session | None = None
+        self.suites_dir = self.table_dir.parent
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self.t0 = time.perf_counter()
         self.partial = False
@@ -89,10 +113,31 @@ class State:
 
     # Hooks that pytest calls without the config: the State registers itself as a plugin object.
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if _is_worker(self.config):
+            return
         for name, payload in report.user_properties:
             if name == PROP:
-                res = json.loads(payload)
-                self.results[res["nodeid"]] = res
+                self._add(json.loads(payload))
+        if report.when == "???" and self._in_suites(report.nodeid):  # pytest-xdist: the worker died
+            self._add(crashed_result(report.nodeid, CRASHED, normalize_message(str(report.longrepr))))
+
+    def _in_suites(self, nodeid: str) -> bool:
+        path = (self.root / nodeid.partition("::")[0]).resolve()
+        return self.suites_dir.resolve() in path.parents
+
+    def _add(self, res: dict[str, Any]) -> None:
+        self.results[res["nodeid"]] = res
+        self._stream().write("result", probe={k: v for k, v in res.items() if not k.startswith("_")})
+
+    def _stream(self) -> Stream | NullStream:
+        if self.stream is None:
+            try:
+                self.stream = Stream(self.report_dir, self.run_name)
+            except OSError as exc:
+                sys.stderr.write(f"autograd-conformance: cannot stream results to {self.report_dir}: {exc}\n")
+                self.stream = NullStream()
+            self.stream.write("run", run_info=_run_info(self.session, self))
+        return self.stream
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += len(items)
@@ -124,12 +169,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ac-min-probes", type=int, dest="ac_min_probes", default=None, metavar="N",
                     help="exit 5 when fewer than N probes ran (guards CI against a half-collected run; "
                          "ini: ac_min_probes)")
+    group.addoption("--ac-timeout", type=float, dest="ac_timeout", default=None, metavar="SECONDS",
+                    help="per-probe time limit; a probe that runs longer gets verdict 'timeout' "
+                         "(default 60, 0 disables; ini: ac_timeout)")
     group.addoption("--ac-allow-missing", action="store_true", dest="ac_allow_missing",
                     help="report probes without a table row as 'missing' without failing them")
     parser.addini("ac_expectations", "the expectations table directory", default="suites/expectations")
     parser.addini("ac_report_dir", "where reports are written", default="reports")
     parser.addini("ac_gate", "what fails a probe: all differences or only semantic ones", default="all")
     parser.addini("ac_min_probes", "exit 5 when fewer probes ran", default="0")
+    parser.addini("ac_timeout", "per-probe time limit in seconds (0 disables)", default="60")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -140,6 +189,32 @@ def pytest_configure(config: pytest.Config) -> None:
     state = State(config)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "autograd-conformance-state")
+    if not _is_worker(config) and threading.current_thread() is threading.main_thread():
+        state.previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM stops the run like Ctrl-C: the last complete report is left as it was, the stream says why."""
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None and getattr(state, "previous_sigterm", None) is not None:
+        signal.signal(signal.SIGTERM, state.previous_sigterm)
+    if state is not None and state.stream is not None:
+        state.stream.close(remove=False)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every probe pytest-timeout's signal-method limit unless it sets its own."""
+    state: State = config.stash[_STATE]
+    if not state.timeout or not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        if _is_probe(item) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(state.timeout, method="signal"))
 
 
 # --- probe identity -----------------------------------------------------------------------------------------
@@ -221,6 +296,13 @@ def _result(item: pytest.Item, verdict: str, observation: dict[str, Any], resolv
     }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Mark in the stream that a probe starts, so a process that dies in it leaves its name (-n 0)."""
+    if _is_probe(item) and not _is_worker(item.config):
+        item.config.stash[_STATE]._stream().write("start", nodeid=item.nodeid)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     if not _is_probe(item):
@@ -234,6 +316,10 @@ def pytest_runtest_call(item: pytest.Item):
         raise
     except BaseException as exc:
         facts = dict(observation.facts) if observation else {}
+        if isinstance(exc, pytest.fail.Exception) and str(exc).startswith("Timeout"):
+            item.stash[_RESULT] = _result(item, TIMEOUT, facts, message=f"the probe ran longer than "
+                                                                         f"{state.timeout:g} s (--ac-timeout)")
+            raise
         kind = "probe error" if isinstance(exc, ProbeError) else type(exc).__name__
         item.stash[_RESULT] = _result(item, ERROR, facts, message=f"{kind}: {normalize_message(str(exc))}")
         raise
@@ -366,10 +452,24 @@ def _sources(state: State, probes: list[dict[str, Any]]) -> dict[str, dict[str, 
     return sources
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STATE].session = session
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     state: State = config.stash[_STATE]
-    if _is_worker(config) or not state.results:
+    if _is_worker(config):
+        return
+    if not state.results:
+        if state.stream is not None:
+            state.stream.close(remove=True)
+        return
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        state.interrupted = True
+        if state.stream is not None:
+            state.stream.write("interrupted")
+            state.stream.close(remove=False)
         return
     state.partial = _is_partial(session, state)
     if not state.partial:
@@ -398,6 +498,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             from .html import render_report
 
             write_atomic(path.with_suffix(".html"), render_report(report))
+        if state.stream is not None:
+            state.stream.close(remove=True)
     except (OSError, report_mod.ReportError) as exc:
         sys.stderr.write(f"autograd-conformance: cannot write report {path}: {exc}\n")
         session.exitstatus = EXIT_HARNESS
@@ -408,6 +510,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state is None or _is_worker(config) or not state.results:
         return
     tr = terminalreporter
+    if getattr(state, "interrupted", False):
+        tr.section("autograd-conformance")
+        where = os.path.relpath(state.stream.path) if state.stream and state.stream.path else "(no stream)"
+        tr.write_line(f"interrupted: {len(state.results)} probe results kept in {where}; "
+                      f"{os.path.relpath(state.report_dir / (state.run_name + '.json'))} was left as it was")
+        return
     counts: dict[str, int] = {}
     for res in state.results.values():
         counts[res["verdict"]] = counts.get(res["verdict"], 0) + 1

@@ -63,8 +63,10 @@ def write(path: Path, report: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Read and validate a saved report; every problem is a ReportError naming the file."""
+    """Read and validate a saved report (or the stream of an incomplete run); problems are ReportErrors."""
     path = Path(path)
+    if path.suffix == ".jsonl":
+        return load_stream(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -89,3 +91,21 @@ def comparable(report: dict[str, Any]) -> dict[str, Any]:
     for probe in out["probes"]:
         probe["duration"] = 0
     return out
+
+
+def load_stream(path: Path) -> dict[str, Any]:
+    """The report of an incomplete run from its result stream, marked ``complete: false``."""
+    from . import stream
+
+    try:
+        run_info, results, interrupted = stream.read(Path(path))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such result stream") from None
+    except IsADirectoryError:
+        raise ReportError(f"{path}: is a directory, not a result stream") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: not a readable result stream ({exc})") from None
+    run_info = {**run_info, "complete": False, "interrupted": interrupted}
+    report = build(run_info, results, [])
+    validate(report, str(path))
+    return report
