@@ -151,6 +151,14 @@ def test_autograd_functional_hessian(obs, device):
     obs.tensor("hessian", torch.autograd.functional.hessian(_f, _primal(device)))
 
 
+def test_jacobian_of_empty_input(obs, device):
+    """torch.autograd.functional.jacobian of a function of an empty tensor: does it return an empty Jacobian?"""
+    x = torch.zeros(0, device=device, dtype=torch.float64)
+    jac = obs.outcome("jacobian", lambda: torch.autograd.functional.jacobian(torch.sin, x))
+    if jac is not None:
+        obs.tensor("jacobian", jac)
+
+
 def test_autograd_functional_vectorize(obs, device):
     """jacobian(vectorize=True) gives the same matrix, and warns or not about the prototype."""
     jac = obs.outcome("jacobian", lambda: torch.autograd.functional.jacobian(lambda x: x.sin(), _primal(device),

@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograd_conformance import registry
+
 
 def _x(device):
     """A float32 leaf that requires grad, with ties, negatives and fractional parts."""
@@ -110,26 +112,12 @@ def test_backward_of_float_result(obs, device, op):
         obs.facts_of("x", x, "grad")
 
 
-# 3. Ops that are differentiable with a zero gradient almost everywhere, and ops people assume are.
-ZERO_GRAD = [
-    pytest.param(lambda x: torch.floor(x), id="floor"),
-    pytest.param(lambda x: torch.ceil(x), id="ceil"),
-    pytest.param(lambda x: torch.round(x), id="round"),
-    pytest.param(lambda x: torch.round(x, decimals=1), id="round-decimals"),
-    pytest.param(lambda x: torch.trunc(x), id="trunc"),
-    pytest.param(lambda x: torch.fix(x), id="fix"),
-    pytest.param(lambda x: torch.sign(x), id="sign"),
-    pytest.param(lambda x: torch.sgn(x), id="sgn"),
-    pytest.param(lambda x: torch.div(x, 0.5, rounding_mode="floor"), id="div-floor"),
-    pytest.param(lambda x: torch.div(x, 0.5, rounding_mode="trunc"), id="div-trunc"),
-    pytest.param(lambda x: torch.floor_divide(x, 0.5), id="floor_divide"),
-    pytest.param(lambda x: x // 0.5, id="floordiv-operator"),
-    pytest.param(lambda x: torch.heaviside(x, torch.tensor(0.5, device=x.device)), id="heaviside"),
-    pytest.param(lambda x: torch.frac(x), id="frac"),
-    pytest.param(lambda x: torch.remainder(x, 2.0), id="remainder"),
-    pytest.param(lambda x: torch.fmod(x, 2.0), id="fmod"),
-    pytest.param(lambda x: x % 2.0, id="mod-operator"),
-]
+# 3. Ops that are differentiable with a zero gradient almost everywhere, and ops people assume are: the
+#    registry's zero-gradient ops, its not-implemented rounding ops, and frac/remainder/fmod.
+ZERO_GRAD = registry.params([
+    "floor", "ceil", "round", "round-decimals", "trunc", "fix", "sign", "sgn", "div-floor", "div-trunc",
+    "floor_divide", "floordiv-operator", "heaviside", "frac", "remainder", "fmod", "mod-operator",
+])
 
 
 @pytest.mark.parametrize("op", ZERO_GRAD)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograd_conformance.facts import (SEMANTIC, TEXT, UnknownFact, VOCABULARY, canonical, check_type, kind_of,
+from autograd_conformance.facts import (INFO, SEMANTIC, TEXT, UnknownFact, VOCABULARY, canonical, check_type, kind_of,
                                         spec_of, vocabulary_markdown)
 
 
@@ -24,7 +24,8 @@ def test_kinds():
     assert kind_of("backward.message") == TEXT
     assert kind_of("backward.warns") == TEXT
     assert kind_of("backward.raises") == SEMANTIC
-    assert all(spec.kind in (SEMANTIC, TEXT) for spec in VOCABULARY.values())
+    assert all(spec.kind in (SEMANTIC, TEXT, INFO) for spec in VOCABULARY.values())
+    assert kind_of("prop.examples") == INFO
 
 
 @pytest.mark.parametrize("name, value, ok", [

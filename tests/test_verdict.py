@@ -55,3 +55,13 @@ def test_explain_names_fact_expected_observed_and_row():
         "    observed 'B'",
         "    (row in force: fam.toml [fam/t])",
     ]
+
+
+def test_explain_shows_info_facts_after_the_diff():
+    from autograd_conformance.verdict import judge as judge_
+
+    observed = {"p.holds": False, "p.examples": 12, "p.falsifying": "body(x=0.0)\nAssertionError: boom"}
+    text = explain("fam/t", judge_(observed, resolved({"p.holds": True})), observed)
+    assert text.splitlines()[1:] == [
+        "  p.holds:", "    expected True", "    observed False", "    (row in force: fam.toml [fam/t])",
+        "  p.examples [info]:", "    12", "  p.falsifying [info]:", "    body(x=0.0)", "    AssertionError: boom"]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .facts import SEMANTIC, TEXT, UnknownFact, kind_of
+from .facts import INFO, SEMANTIC, TEXT, UnknownFact, kind_of
 from .verdict import SKIPPED, equal, show
 
 
@@ -106,7 +106,7 @@ def compute(before: dict[str, Any], after: dict[str, Any], ignore: list[str] | N
         mismatched_b = {m["fact"] for m in pb["mismatches"]}
         changes = []
         for name in sorted(oa.keys() | ob.keys()):
-            if any(fnmatchcase(name, pattern) for pattern in ignore):
+            if _kind(name) == INFO or any(fnmatchcase(name, pattern) for pattern in ignore):
                 continue
             if name in oa and name in ob and equal(oa[name], ob[name]):
                 continue

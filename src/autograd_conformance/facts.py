@@ -13,6 +13,8 @@ from typing import Any
 
 SEMANTIC = "semantic"
 TEXT = "text"
+#: Recorded in the report for the reader, never compared or written to the table (e.g. how many examples ran).
+INFO = "info"
 
 # Value types a fact may declare.
 BOOL = "bool"
@@ -59,7 +61,8 @@ _SPECS = [
     FactSpec("name", OPT_STR, SEMANTIC, "A name torch reports (e.g. grad_fn.name())."),
     FactSpec("finite", BOOL, SEMANTIC, "Whether every value is finite."),
     FactSpec("holds", BOOL, SEMANTIC, "Whether a property held on every generated example."),
-    FactSpec("examples", INT, SEMANTIC, "How many examples a property ran."),
+    FactSpec("examples", INT, INFO, "How many examples a property ran (depends on the hypothesis profile)."),
+    FactSpec("falsifying", OPT_STR, INFO, "A property's shrunk falsifying example, or null when it held."),
 ]
 
 VOCABULARY: dict[str, FactSpec] = {spec.attribute: spec for spec in _SPECS}

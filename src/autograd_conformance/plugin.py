@@ -27,6 +27,7 @@ from . import __version__
 from . import report as report_mod
 from .expectations import DEVICES, Table, TableError, check_torch_version
 from .ids import probe_id, record_key
+from .invariants import register_profiles
 from .normalize import normalize_message
 from .observe import Observation, ProbeError, probe_context
 from .record import ALL, NEW, RecordSummary, load_docs, record_observation, write_atomic, write_docs
@@ -181,11 +182,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("ac_timeout", "per-probe time limit in seconds (0 disables)", default="60")
 
 
+register_profiles()  # before hypothesis' own pytest_configure loads --hypothesis-profile
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_profile", None) is None:
+        from hypothesis import settings
+
+        settings.load_profile("ci")
     state = State(config)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "autograd-conformance-state")
@@ -227,7 +235,7 @@ def _device_of(item: pytest.Item) -> str | None:
 def _json_param(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    return getattr(value, "__name__", None) or str(value)
+    return normalize_message(getattr(value, "__name__", None) or repr(value))
 
 
 def _is_probe(item: pytest.Item) -> bool:
@@ -335,7 +343,7 @@ def pytest_runtest_call(item: pytest.Item):
     if state.record or verdict.status == PASS or (verdict.status == MISSING and state.allow_missing) or (
             verdict.status == DRIFT and state.gate == "semantic"):
         return result
-    raise ConformanceFailure(explain(pid, verdict))
+    raise ConformanceFailure(explain(pid, verdict, facts))
 
 
 @pytest.hookimpl(wrapper=True)

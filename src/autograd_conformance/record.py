@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .expectations import NOTE_KEYS, WHEN, Resolved, load_file
-from .facts import OPT_STR, OPT_TENSOR, spec_of
+from .facts import INFO, OPT_STR, OPT_TENSOR, kind_of, spec_of
 from .verdict import equal
 
 NEW, ALL = "new", "all"
@@ -119,6 +119,7 @@ def record_observation(docs: dict[str, dict[str, Any]], family: str, probe_id: s
                        summary: RecordSummary) -> None:
     """Merge one probe's observed facts into the raw table documents ``docs`` (file name -> parsed TOML)."""
     filename = f"{family}.toml"
+    observed = {n: v for n, v in observed.items() if kind_of(n) != INFO}
     doc = docs.setdefault(filename, {})
     key = probe_id if probe_id in doc else record_key
     if resolved is None:

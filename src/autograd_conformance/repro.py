@@ -69,6 +69,7 @@ def run_probe(probe, device=None, **indices):
 '''
 
 _HARNESS_IMPORT = re.compile(r"^from autograd_conformance\.(\w+) import .*$", re.MULTILINE)
+_HARNESS_MODULE_IMPORT = re.compile(r"^from autograd_conformance import (\w+)$", re.MULTILINE)
 _FUTURE = re.compile(r"^from __future__ import .*\n", re.MULTILINE)
 
 
@@ -80,8 +81,17 @@ def _harness_module(name: str) -> str:
 def module_source(path: Path) -> str:
     """A probe module's source with ``from autograd_conformance.X import ...`` replaced by X's own source."""
     text = Path(path).read_text(encoding="utf-8")
-    return _HARNESS_IMPORT.sub(lambda m: f"# inlined from autograd_conformance.{m.group(1)}\n"
+    text = _HARNESS_IMPORT.sub(lambda m: f"# inlined from autograd_conformance.{m.group(1)}\n"
                                          f"{_harness_module(m.group(1))}", text)
+    return _HARNESS_MODULE_IMPORT.sub(lambda m: _as_module(m.group(1)), text)
+
+
+def _as_module(name: str) -> str:
+    """``from autograd_conformance import NAME`` as a module object built from NAME's inlined source."""
+    return (f"import sys as _sys, types as _types  # inlined: autograd_conformance.{name}\n"
+            f"{name} = _types.ModuleType('_repro_{name}')\n"
+            f"_sys.modules[{name}.__name__] = {name}\n"
+            f"exec(compile({_harness_module(name)!r}, '{name}.py', 'exec'), {name}.__dict__)")
 
 
 def call_line(function: str, device: str | None, indices: dict[str, int]) -> str:

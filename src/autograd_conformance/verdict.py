@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from .expectations import Resolved
-from .facts import SEMANTIC, TEXT, kind_of
+from .facts import INFO, SEMANTIC, TEXT, kind_of
 
 PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED = "pass", "mismatch", "drift", "missing", "error", "skipped"
 CRASHED, TIMEOUT = "crashed", "timeout"
@@ -86,6 +86,8 @@ def judge(observed: dict[str, Any], resolved: Resolved | None) -> Verdict:
         return Verdict(MISSING, [])
     mismatches: list[Mismatch] = []
     for name in sorted(set(observed) | set(resolved.facts)):
+        if kind_of(name) == INFO:
+            continue
         source = resolved.sources.get(name)
         if name not in resolved.facts:
             mismatches.append(Mismatch(name, kind_of(name), None, observed[name], None, NOT_IN_TABLE))
@@ -111,8 +113,11 @@ def show(value: Any) -> str:
     return repr(value)
 
 
-def explain(probe_id: str, verdict: Verdict) -> str:
-    """The failure text for a probe: one line per differing fact, expected vs observed and the row in force."""
+def explain(probe_id: str, verdict: Verdict, observed: dict[str, Any] | None = None) -> str:
+    """The failure text for a probe: one line per differing fact, expected vs observed and the row in force.
+
+    Info facts of the observation (e.g. a property's falsifying example) follow, for the reader.
+    """
     if verdict.status == MISSING:
         return (f"{probe_id}: no expectation in the table for this probe "
                 f"(run with --ac-record to record what torch does, then review the row)")
@@ -129,4 +134,9 @@ def explain(probe_id: str, verdict: Verdict) -> str:
             lines.append(f"    observed {show(m.observed)}")
         if m.source:
             lines.append(f"    (row in force: {m.source})")
+    for name, value in sorted((observed or {}).items()):
+        if kind_of(name) == INFO and value is not None:
+            text = value if isinstance(value, str) else show(value)
+            lines.append(f"  {name} [info]:")
+            lines.extend(f"    {line}" for line in text.splitlines())
     return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""Running a hypothesis property inside a probe: the probe observes whether the invariant held.
+
+``check(obs, name, body, **strategies)`` runs ``body`` under ``hypothesis.given(**strategies)`` with the active
+profile and records ``<name>.holds`` (compared with the table like any fact), ``<name>.examples`` and
+``<name>.falsifying`` (the shrunk counterexample, for the reader; never compared).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import HypothesisException
+
+from .normalize import normalize_message
+from .observe import Observation
+
+PROFILES = {
+    # derandomized so every run (and every xdist worker) draws the same examples
+    "ci": dict(derandomize=True, deadline=None, max_examples=100, database=None, print_blob=False,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]),
+    "dev": dict(deadline=None, max_examples=15,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]),
+    "thorough": dict(deadline=None, max_examples=1000,
+                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]),
+}
+
+
+def register_profiles() -> None:
+    for name, options in PROFILES.items():
+        settings.register_profile(name, **options)
+
+
+def check(obs: Observation, name: str, body: Callable[..., None], **strategies: Any) -> bool:
+    """Run the property; record holds / examples / falsifying under ``name``; return whether it held."""
+    count = 0
+
+    @functools.wraps(body)
+    def counted(**kwargs: Any) -> None:
+        nonlocal count
+        count += 1
+        body(**kwargs)
+
+    try:
+        given(**strategies)(counted)()
+        falsifying = None
+    except HypothesisException:
+        raise  # a broken strategy or setting is the probe's own error, not a counterexample
+    except Exception as exc:  # the property's own assertion, or torch raising where it should not
+        notes = [n for n in getattr(exc, "__notes__", []) if not n.startswith("You can add @seed")]
+        falsifying = normalize_message("\n".join([*notes, f"{type(exc).__name__}: {exc}"]))
+    obs.fact(f"{name}.holds", falsifying is None)
+    obs.fact(f"{name}.examples", count)
+    obs.fact(f"{name}.falsifying", falsifying)
+    return falsifying is None
