@@ -170,3 +170,24 @@ torch = ">2.13.0"
 def test_absent_marker_must_be_exact(tmp_path):
     with pytest.raises(TableError, match="absent = true"):
         load(tmp_path, '["fam/t"]\n"x.is_leaf" = { absent = false }\n')
+
+
+def test_an_entry_torch_range_limits_where_the_probe_exists(tmp_path):
+    table = load(tmp_path, '["fam/t"]\ntorch = "<2.14"\nreason = "removed from op_db in 2.14"\n"x.is_leaf" = true\n')
+    assert table.resolve("fam/t", "cpu", "2.13.0").facts == {"x.is_leaf": True}
+    assert table.resolve("fam/t", "cpu", "2.14.1") is None
+    assert [e.key for e in table.stale_keys(set(), "2.13.0")] == ["fam/t"]
+    assert table.stale_keys(set(), "2.14.1") == []
+
+
+def test_an_entry_torch_range_does_not_override_when_blocks(tmp_path):
+    table = load(tmp_path, '''
+["fam/t"]
+torch = ">=2.0"
+"x.grad_fn" = "A"
+
+[["fam/t".when]]
+torch = ">2.13.0"
+"x.grad_fn" = "B"
+''')
+    assert table.resolve("fam/t", "cpu", "2.14.1").facts == {"x.grad_fn": "B"}

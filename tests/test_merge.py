@@ -121,3 +121,17 @@ def test_dry_run_diff_shows_the_change(tmp_path):
     docs, summary = merge(tmp_path, [run("2.13.0", {"fam/t": {"x.is_leaf": True}})])
     diff = table_diff(tmp_path, docs, summary.files)
     assert '+["fam/t[*]"]' in diff and not (tmp_path / "fam.toml").exists()
+
+
+def test_a_probe_on_some_releases_only_gets_a_torch_range(tmp_path):
+    reports = [run("2.13.0+cpu", {"fam/old": {"x.is_leaf": True}, "fam/both": {"x.is_leaf": True}}),
+               run("2.14.1", {"fam/new": {"x.is_leaf": False}, "fam/both": {"x.is_leaf": True}})]
+    text, _ = apply(tmp_path, reports)
+    assert '["fam/old[*]"]\ntorch = "<2.14.1"\n' in text
+    assert '["fam/new[*]"]\ntorch = ">2.13.0"\n' in text
+    assert '["fam/both[*]"]\n"x.is_leaf" = true\n' in text
+    passes(tmp_path, reports)
+    for report in reports:
+        version = report["run_info"]["torch_version"]
+        ids = {p["id"] for p in report["probes"]}
+        assert Table.load(tmp_path, version).stale_keys(ids, version) == []

@@ -79,11 +79,44 @@ def test_compact_folds_shared_facts_and_keeps_resolution(tmp_path):
     before = Table.load(tmp_path, "2.13.0")
     ids = ["fam/t[cpu-a]", "fam/t[cpu-b]", "fam/t[cuda-c]", "fam/u[cpu-a]", "fam/u[cpu-b]", "fam/vx", "fam/w[cpu]"]
     expected = {i: before.resolve(i, "cpu", "2.13.0").facts for i in ids}
-    assert compact_doc(doc) == 2
-    assert doc["fam/t[*]"] == {"x.is_leaf": True}
+    assert compact_doc(doc) == 3  # 6 facts in three rows became 2 in the pattern and 1 override
+    assert doc["fam/t[*]"] == {"x.is_leaf": True, "x.grad_fn": "A"}
     assert doc["fam/t[*-b]"] == {"x.grad_fn": "B"}
+    assert "fam/t[*-a]" not in doc and "fam/t[*-c]" not in doc
     assert "fam/u[*]" not in doc  # a row with when blocks is never folded
     (tmp_path / "fam.toml").write_text(dumps_table(doc))
     after = Table.load(tmp_path, "2.13.0")
     assert {i: after.resolve(i, "cpu", "2.13.0").facts for i in ids} == expected
     assert compact_doc(doc) == 0
+
+
+def test_compact_marks_rows_that_lack_a_folded_fact_absent(tmp_path):
+    from autograd_conformance.record import compact_doc
+
+    doc = {f"fam/t[*-{i}]": {"b.raises": False, "b.message": "m"} for i in range(4)}
+    doc["fam/t[*-4]"] = {"b.raises": "RuntimeError"}
+    (tmp_path / "fam.toml").write_text(dumps_table(doc))
+    expected = {i: Table.load(tmp_path, "2.13.0").resolve(f"fam/t[cpu-{i}]", "cpu", "2.13.0").facts for i in range(5)}
+    compact_doc(doc)
+    assert doc["fam/t[*-4]"] == {"b.raises": "RuntimeError", "b.message": {"absent": True}}
+    (tmp_path / "fam.toml").write_text(dumps_table(doc))
+    table = Table.load(tmp_path, "2.13.0")
+    assert {i: table.resolve(f"fam/t[cpu-{i}]", "cpu", "2.13.0").facts for i in range(5)} == expected
+
+
+def test_compact_keeps_rows_that_another_row_of_the_group_also_matches(tmp_path):
+    """[*-result] also matches [cpu-detached-result]: the more specific row must keep all its facts."""
+    from autograd_conformance.record import compact_doc
+
+    doc = {"fam/t[*-result]": {"t.grad_fn": "MulBackward0", "t.is_leaf": False},
+           "fam/t[*-detached-result]": {"t.grad_fn": None, "t.is_leaf": True},
+           "fam/t[*-plain]": {"t.grad_fn": None, "t.is_leaf": True},
+           "fam/t[*-leaf]": {"t.grad_fn": None, "t.is_leaf": True}}
+    ids = ["fam/t[cpu-result]", "fam/t[cpu-detached-result]", "fam/t[cpu-plain]", "fam/t[cpu-leaf]"]
+    (tmp_path / "fam.toml").write_text(dumps_table(doc))
+    expected = {i: Table.load(tmp_path, "2.13.0").resolve(i, "cpu", "2.13.0").facts for i in ids}
+    compact_doc(doc)
+    assert doc["fam/t[*-detached-result]"] == {"t.grad_fn": None, "t.is_leaf": True}
+    (tmp_path / "fam.toml").write_text(dumps_table(doc))
+    table = Table.load(tmp_path, "2.13.0")
+    assert {i: table.resolve(i, "cpu", "2.13.0").facts for i in ids} == expected

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .expectations import Table, TableError
 from .facts import vocabulary_markdown
-from .record import compact_doc, dumps_table, load_docs, write_atomic, write_docs
+from .record import compact_doc, dumps_table, instance_id, load_docs, write_atomic, write_docs
 from .report import ReportError, load
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
@@ -48,10 +48,13 @@ def _cmd_compact(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     changed = set()
     total = 0
+    version = args.torch_version or _torch_version()
     for name, doc in docs.items():
         before = dumps_table(doc)
+        ids = [instance_id(key) for key in doc]
         removed = compact_doc(doc)
         if dumps_table(doc) != before:
+            _check_same_resolution(name, before, dumps_table(doc), ids, version)
             changed.add(name)
             total += removed
             print(f"{directory / name}: {removed} repeated facts folded into pattern rows")
@@ -131,6 +134,25 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return EXIT_OK
     write_docs(directory, docs, summary.files)
     return EXIT_OK
+
+
+def _check_same_resolution(name: str, before: str, after: str, ids: list[str], version: str) -> None:
+    """Refuse a compaction that would change what any row's probe expects (on every device)."""
+    import tempfile
+
+    from .expectations import DEVICES
+
+    tables = []
+    for text in (before, after):
+        tmp = Path(tempfile.mkdtemp())
+        (tmp / name).write_text(text, encoding="utf-8")
+        tables.append(Table.load(tmp, version))
+    for probe in ids:
+        for device in DEVICES:
+            a, b = (t.resolve(probe, device, version) for t in tables)
+            if (a and a.facts) != (b and b.facts):
+                raise CliError(f"{name}: compacting would change the expectation of {probe} on {device}; "
+                               f"nothing written")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,6 +97,10 @@ class Entry:
     def pattern(self) -> bool:
         return self.regex is not None
 
+    def available(self, version: Version) -> bool:
+        """Whether the probe this entry describes exists on ``version`` (an entry-level ``torch`` range)."""
+        return self.base.torch is None or self.base.torch.contains(version, prereleases=True)
+
     @property
     def specificity(self) -> tuple[int, int]:
         literal = len(self.key.replace("*", "").replace("?", ""))
@@ -111,8 +115,12 @@ class Entry:
         for block in [self.base, *self.when]:
             if not block.matches(version, device):
                 continue
+            if block.index is None:
+                block_level = 0  # the entry's own torch range is availability, not an override
+            else:
+                block_level = block.specificity
             for name, value in block.facts.items():
-                spec = block.specificity
+                spec = block_level
                 if name in level and level[name] == spec and facts[name] != value:
                     raise TableError(self.file, self.key, (
                         f"conflicting rows for fact {name!r} under torch {version}, device {device}: "
@@ -175,8 +183,9 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
     block = Block(file, key, index, facts)
     for name, value in raw.items():
         if name in CONDITION_KEYS or name in NOTE_KEYS:
-            if index is None:
-                raise TableError(file, key, f"{name!r} belongs in a [[{key}.when]] block, not in the entry itself")
+            if index is None and (name == "device" or (name in NOTE_KEYS and "torch" not in raw)):
+                raise TableError(file, key, f"{name!r} belongs in a [[{key}.when]] block, or with the entry's own "
+                                            f"torch range (the releases on which the probe exists)")
             if not isinstance(value, str):
                 raise TableError(file, key, f"{name!r} must be a string, got {value!r}")
             if name == "torch":
@@ -265,16 +274,19 @@ class Table:
     def entry(self, key: str) -> Entry | None:
         return self._by_key.get(key)
 
-    def matching(self, probe_id: str) -> list[Entry]:
+    def matching(self, probe_id: str, torch_version: str | None = None) -> list[Entry]:
         found = [e for e in self._patterns if e.matches_id(probe_id)]
         exact = self._by_key.get(probe_id)
         if exact is not None:
             found.append(exact)
+        if torch_version is not None:
+            version = torch_release(torch_version)
+            found = [e for e in found if e.available(version)]
         return sorted(found, key=lambda e: e.specificity)
 
     def resolve(self, probe_id: str, device: str, torch_version: str) -> Resolved | None:
         """The expectation for one probe, or None when no key matches it; raises TableError on a conflict."""
-        entries = self.matching(probe_id)
+        entries = self.matching(probe_id, torch_version)
         if not entries:
             return None
         version = torch_release(torch_version)
@@ -294,10 +306,16 @@ class Table:
         return Resolved(facts, {n: b.describe() for n, b in blocks.items() if n in facts}, blocks,
                         [e.key for e in entries])
 
-    def stale_keys(self, probe_ids: set[str]) -> list[Entry]:
-        """Entries that match none of ``probe_ids`` (meaningful only after a full run)."""
+    def stale_keys(self, probe_ids: set[str], torch_version: str | None = None) -> list[Entry]:
+        """Entries that match none of ``probe_ids`` (meaningful only after a full run).
+
+        An entry whose own torch range excludes ``torch_version`` describes a probe that does not exist on this
+        release, so it is never stale here.
+        """
+        version = torch_release(torch_version) if torch_version is not None else None
         return [e for e in self.entries
-                if not (e.key in probe_ids if not e.pattern else any(e.matches_id(p) for p in probe_ids))]
+                if (version is None or e.available(version))
+                and not (e.key in probe_ids if not e.pattern else any(e.matches_id(p) for p in probe_ids))]
 
 
 def _label(path: Path, root: Path | None) -> str:

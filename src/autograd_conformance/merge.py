@@ -36,6 +36,7 @@ class Run:
     version: Version
     torch_version: str
     probes: list[dict[str, Any]]
+    partial: bool = False
 
 
 @dataclass
@@ -56,7 +57,8 @@ def _runs(reports: list[dict[str, Any]]) -> list[Run]:
             raise MergeError(f"{info['run_name']}: {len(broken)} probe(s) broke ({', '.join(broken[:3])}"
                              f"{', ...' if len(broken) > 3 else ''}); fix the harness or probes before recording")
         runs.append(Run(info["run_name"], torch_release(info["torch_version"]), info["torch_version"],
-                        [p for p in report["probes"] if p["verdict"] != SKIPPED]))
+                        [p for p in report["probes"] if p["verdict"] != SKIPPED],
+                        bool(info.get("partial")) or info.get("complete") is False))
     return sorted(runs, key=lambda r: r.version)
 
 
@@ -148,8 +150,39 @@ def merge(directory: Path, reports: list[dict[str, Any]]) -> tuple[dict[str, dic
             per_fact[name] = {(run.version, p["device"] or REFERENCE_DEVICE): ABSENT for run, p in entries}
         _rewrite(docs.setdefault(f"{family}.toml", {}), entries[0][1]["id"], key,
                  {n: per_fact[n] for n in sorted(wrong)}, tables, entries, summary, f"{family}.toml")
+    _set_availability(docs, members, runs, summary)
     _verify(directory, docs, runs)
     return docs, summary
+
+
+def _set_availability(docs: dict[str, dict[str, Any]], members: dict[tuple[str, str], list[tuple[Run, Any]]],
+                      runs: list[Run], summary: MergeSummary) -> None:
+    """A probe that full runs show on some releases only gets its row's own torch range."""
+    full = [run for run in runs if not run.partial]
+    versions = sorted({run.version for run in full})
+    for (family, key), entries in sorted(members.items()):
+        present = {run.version for run, _ in entries if not run.partial}
+        if not present or present == set(versions):
+            continue
+        flags = [(v, v in present) for v in versions]
+        segments = _segments(flags)
+        spans = [k for k, (_, _, on) in enumerate(segments) if on]
+        if len(spans) != 1:
+            raise MergeError(f"{key}: the probe comes and goes across releases; state its torch range by hand")
+        k = spans[0]
+        bounds = ([f">{segments[k - 1][1]}"] if k else []) + (
+            [f"<{segments[k + 1][0]}"] if k + 1 < len(segments) else [])
+        spec = ",".join(bounds)
+        filename = f"{family}.toml"
+        doc = docs.setdefault(filename, {})
+        own = doc.setdefault(entries[0][1]["id"] if entries[0][1]["id"] in doc else key, {})
+        if own.get("torch") != spec:
+            own["torch"] = spec
+            own.setdefault("reason", f"the probe exists on torch {', '.join(str(v) for v in sorted(present))} "
+                                     f"only (recorded from reports)")
+            summary.files.add(filename)
+            if key not in summary.changed_rows + summary.added_rows:
+                summary.changed_rows.append(key)
 
 
 def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, dict[tuple[Version, str], Any]],

@@ -125,16 +125,18 @@ class Observation:
         """Record the tensor's dtype, shape and values as ``name.values``."""
         self.fact(f"{name}.values", tensor_fact(t))
 
-    def outcome(self, name: str, action: Callable[[], Any]) -> Any:
+    def outcome(self, name: str, action: Callable[[], Any], warns: bool = True) -> Any:
         """Run ``action``; record ``name.raises`` (and ``name.message``, ``name.warns`` when there are any).
 
-        Returns what the action returned, or None if it raised.
+        ``warns=False`` leaves warnings out: for actions whose warnings are not the point and may depend on
+        what already ran in the process (a lazy import that warns once). Returns the action's result, or None
+        if it raised.
         """
         result, raised, warned = run_captured(action)
         self.fact(f"{name}.raises", None if raised is None else type(raised).__name__)
         if raised is not None:
             self.fact(f"{name}.message", normalize_message(str(raised)))
-        if warned:
+        if warned and warns:
             self.fact(f"{name}.warns", warned)
         return result
 

@@ -482,7 +482,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.partial = _is_partial(session, state)
     if not state.partial:
         ids = {r["id"] for r in state.results.values()}
-        state.stale = [{"file": e.file, "key": e.key} for e in state.table.stale_keys(ids)]
+        state.stale = [{"file": e.file, "key": e.key} for e in state.table.stale_keys(ids, state.table_version)]
     ran = sum(1 for r in state.results.values() if r["verdict"] != SKIPPED)
     if state.stale and not state.record:
         session.exitstatus = EXIT_TABLE

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .expectations import NOTE_KEYS, WHEN, Resolved, load_file
+from collections import Counter
+
+from .expectations import ABSENT, NOTE_KEYS, WHEN, Resolved, _pattern_regex, load_file
 from .facts import INFO, OPT_STR, OPT_TENSOR, kind_of, spec_of
 from .verdict import equal
 
@@ -182,32 +184,54 @@ def _group_of(key: str, raw: dict[str, Any]) -> str | None:
 
 
 def compact_doc(doc: dict[str, Any]) -> int:
-    """Move facts shared by every row of one parametrised probe into a ``family/test_x[*]`` pattern row.
+    """Fold each fact's most common value among one parametrised probe's rows into a ``family/test_x[*]`` row.
 
-    Rows with ``when`` blocks are left alone, and so is a group whose pattern key already exists. Resolution is
-    unchanged: the new pattern is less specific than each row it came from and carries only facts they all
-    agreed on. Returns the number of facts removed from the table.
+    Rows with that value drop it, rows with another value keep theirs (exact rows override the pattern), and
+    rows without the fact get ``{ absent = true }``; a fact is folded only when that saves lines. Rows with
+    ``when`` blocks and hand-written patterns are left alone, and so is a group whose pattern key exists.
+    Resolution is unchanged. Returns how many fact lines the table lost.
     """
     groups: dict[str, list[str]] = {}
     for key, raw in doc.items():
         group = _group_of(key, raw)
         if group is not None:
             groups.setdefault(group, []).append(key)
-    removed = 0
+    before = sum(len(row) for row in doc.values())
     for group, keys in sorted(groups.items()):
         pattern = f"{group}[*]"
         if len(keys) < 2 or pattern in doc:
             continue
         rows = [doc[k] for k in keys]
-        common = {name: value for name, value in rows[0].items()
-                  if all(name in row and row[name] == value for row in rows[1:])}
-        if not common:
+        folded: dict[str, Any] = {}
+        for name in sorted(set().union(*rows)):
+            counts = Counter(_canonical_json(row[name]) for row in rows if name in row)
+            value, count = counts.most_common(1)[0]
+            lacking = sum(1 for row in rows if name not in row)
+            if count - 1 - lacking > 0:
+                folded[name] = json.loads(value)
+        if not folded:
             continue
-        doc[pattern] = dict(common)
+        # A row whose probe another row of the group also matches (the device '*' of [*-result] matches
+        # [cpu-detached-result]) keeps every fact, so it still overrides that broader row.
+        overlapping = {k for k in keys for other in keys if other != k
+                       and _pattern_regex(other).match(instance_id(k)) is not None}
+        doc[pattern] = folded
         for key in keys:
-            for name in common:
-                del doc[key][name]
-            if not doc[key]:
+            row = doc[key]
+            for name, value in folded.items():
+                if name not in row:
+                    row[name] = dict(ABSENT)
+                elif key not in overlapping and _canonical_json(row[name]) == _canonical_json(value):
+                    del row[name]
+            if not row:
                 del doc[key]
-        removed += len(common) * (len(keys) - 1)
-    return removed
+    return before - sum(len(row) for row in doc.values())
+
+
+def instance_id(key: str) -> str:
+    """A probe id a record-mode key stands for (its device wildcard as cpu)."""
+    return key.replace("[*]", "[cpu]").replace("[*-", "[cpu-")
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
