@@ -120,3 +120,13 @@ def test_compact_keeps_rows_that_another_row_of_the_group_also_matches(tmp_path)
     (tmp_path / "fam.toml").write_text(dumps_table(doc))
     table = Table.load(tmp_path, "2.13.0")
     assert {i: table.resolve(i, "cpu", "2.13.0").facts for i in ids} == expected
+
+
+def test_record_all_keeps_absent_markers_and_entry_ranges(tmp_path):
+    docs = {"fam.toml": {"fam/*": {"b.message": "m", "b.raises": False},
+                         "fam/t[*]": {"torch": ">=2.0", "reason": "exists since 2.0", "b.raises": "RuntimeError",
+                                      "b.message": {"absent": True}}}}
+    record_observation(docs, "fam", "fam/t[cpu]", "fam/t[*]", {"b.raises": "ValueError"},
+                       _resolve(tmp_path, docs["fam.toml"]), ALL, RecordSummary())
+    assert docs["fam.toml"]["fam/t[*]"] == {"torch": ">=2.0", "reason": "exists since 2.0", "b.raises": "ValueError",
+                                            "b.message": {"absent": True}}

@@ -111,3 +111,13 @@ def test_comparable_ignores_only_volatile_fields():
     b["probes"][0]["observation"]["x.is_leaf"] = False
     assert comparable(a) != comparable(b)
     json.dumps(comparable(a))
+
+
+def test_the_schema_is_valid_and_an_independent_validator_agrees():
+    import jsonschema
+
+    jsonschema.Draft7Validator.check_schema(report_mod.schema())
+    jsonschema.Draft7Validator(report_mod.schema()).validate(sample())
+    bad = sample()
+    bad["probes"][0]["verdict"] = "great"
+    assert list(jsonschema.Draft7Validator(report_mod.schema()).iter_errors(bad))

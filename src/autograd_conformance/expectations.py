@@ -248,7 +248,12 @@ class Table:
         self.digest = digest
         self.files = files
         self._by_key = {e.key: e for e in entries}
-        self._patterns = [e for e in entries if e.pattern]
+        # Patterns indexed by their literal head (the text before the first wildcard, cut at the '['), so a
+        # probe id is only tried against patterns that can match it.
+        self._patterns: dict[str, list[Entry]] = {}
+        for e in entries:
+            if e.pattern:
+                self._patterns.setdefault(_head(e.key), []).append(e)
 
     @classmethod
     def load(cls, directory: Path, torch_version: str, root: Path | None = None) -> "Table":
@@ -275,7 +280,7 @@ class Table:
         return self._by_key.get(key)
 
     def matching(self, probe_id: str, torch_version: str | None = None) -> list[Entry]:
-        found = [e for e in self._patterns if e.matches_id(probe_id)]
+        found = [e for head in _heads(probe_id) for e in self._patterns.get(head, ()) if e.matches_id(probe_id)]
         exact = self._by_key.get(probe_id)
         if exact is not None:
             found.append(exact)
@@ -316,6 +321,20 @@ class Table:
         return [e for e in self.entries
                 if (version is None or e.available(version))
                 and not (e.key in probe_ids if not e.pattern else any(e.matches_id(p) for p in probe_ids))]
+
+
+def _head(key: str) -> str:
+    """A pattern's literal head: up to the first wildcard, cut back to its family/function (before '[')."""
+    cut = min((i for i in (key.find("*"), key.find("?")) if i >= 0), default=len(key))
+    literal = key[:cut]
+    bracket = literal.find("[")
+    return literal[:bracket] if bracket >= 0 else literal
+
+
+def _heads(probe_id: str) -> list[str]:
+    """Every head a pattern matching ``probe_id`` can have: each prefix that ends before '[' or at the end."""
+    base = probe_id.split("[", 1)[0]
+    return [base[:i] for i in range(len(base) + 1)]
 
 
 def _label(path: Path, root: Path | None) -> str:

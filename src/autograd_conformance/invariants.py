@@ -28,9 +28,26 @@ PROFILES = {
 }
 
 
+#: Our profiles as settings objects of our own: importing torch.testing._internal registers a different "dev"
+#: profile and loads it, so properties never read hypothesis' global profile after start-up.
+_OWN = {name: settings(**options) for name, options in PROFILES.items()}
+_active = ("ci", _OWN["ci"])
+
+
 def register_profiles() -> None:
-    for name, options in PROFILES.items():
-        settings.register_profile(name, **options)
+    """Make the names known to ``--hypothesis-profile``."""
+    for name, profile in _OWN.items():
+        settings.register_profile(name, profile)
+
+
+def activate(name: str) -> None:
+    """Choose the profile properties run with (ours by name, else whatever hypothesis has under that name now)."""
+    global _active
+    _active = (name, _OWN[name] if name in _OWN else settings.get_profile(name))
+
+
+def active_profile() -> str:
+    return _active[0]
 
 
 def check(obs: Observation, name: str, body: Callable[..., None], **strategies: Any) -> bool:
@@ -44,7 +61,7 @@ def check(obs: Observation, name: str, body: Callable[..., None], **strategies: 
         body(**kwargs)
 
     try:
-        given(**strategies)(counted)()
+        settings(parent=_active[1])(given(**strategies)(counted))()
         falsifying = None
     except HypothesisException:
         raise  # a broken strategy or setting is the probe's own error, not a counterexample

@@ -8,6 +8,7 @@ A probe is any test that asks for the ``obs`` fixture. Each probe's result trave
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import inspect
 import threading
 import json
@@ -27,7 +28,7 @@ from . import __version__
 from . import report as report_mod
 from .expectations import DEVICES, Table, TableError, check_torch_version
 from .ids import probe_id, record_key
-from .invariants import register_profiles
+from .invariants import activate, active_profile, register_profiles
 from .normalize import normalize_message
 from .observe import Observation, ProbeError, probe_context
 from .record import ALL, NEW, RecordSummary, load_docs, record_observation, write_atomic, write_docs
@@ -190,10 +191,11 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("hypothesis_profile", None) is None:
-        from hypothesis import settings
+    from hypothesis import settings
 
-        settings.load_profile("ci")
+    profile = config.getoption("hypothesis_profile", None) or "ci"
+    settings.load_profile(profile)
+    activate(profile)
     state = State(config)
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "autograd-conformance-state")
@@ -232,10 +234,27 @@ def _device_of(item: pytest.Item) -> str | None:
     return callspec.params.get("device") if callspec is not None else None
 
 
+@functools.lru_cache(maxsize=None)
+def _end_line(func: Any) -> int | None:
+    """The last source line of a probe function (parsed once per function, not once per parametrization)."""
+    try:
+        lines, start = inspect.getsourcelines(func)
+    except (OSError, TypeError):
+        return None
+    return start + len(lines) - 1
+
+
 def _json_param(value: Any) -> Any:
+    """A parameter as a short, stable JSON value: scalars as they are, objects by their name, never a repr."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    return normalize_message(getattr(value, "__name__", None) or repr(value))
+    if type(value).__module__ == "torch" and type(value).__name__ == "dtype":
+        return str(value)
+    for attr in ("name", "id", "__name__"):
+        named = getattr(value, attr, None)
+        if isinstance(named, str):
+            return named
+    return f"<{type(value).__name__}>"
 
 
 def _is_probe(item: pytest.Item) -> bool:
@@ -285,11 +304,7 @@ def _result(item: pytest.Item, verdict: str, observation: dict[str, Any], resolv
     end_line = None
     repro = None
     if func is not None:
-        try:
-            lines, start = inspect.getsourcelines(func)
-            end_line = start + len(lines) - 1
-        except (OSError, TypeError):
-            pass
+        end_line = _end_line(func)
         indices = dict(getattr(callspec, "indices", {}) or {}) if callspec else {}
         repro = call_line(func.__name__, device, indices)
     return {
@@ -401,9 +416,7 @@ def _run_info(session: pytest.Session, state: State) -> dict[str, Any]:
     import torch
 
     config = session.config
-    from hypothesis import settings
-
-    hypothesis_info = {"profile": settings._current_profile, "seed": config.getoption("hypothesis_seed", None)}
+    hypothesis_info = {"profile": active_profile(), "seed": config.getoption("hypothesis_seed", None)}
     numpy = sys.modules.get("numpy")
     mps = getattr(torch.backends, "mps", None)
     finished = _dt.datetime.now(_dt.timezone.utc)

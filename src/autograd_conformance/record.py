@@ -150,7 +150,9 @@ def record_observation(docs: dict[str, dict[str, Any]], family: str, probe_id: s
             summary.changed_facts += 1
             summary.files.add(filename)
     if mode == ALL and own is not None:
-        for name in [n for n in own if n not in observed and n not in (WHEN,)]:
+        stale = [n for n in own if n not in observed and n not in (WHEN, "torch", "device", *NOTE_KEYS)
+                 and own[n] != ABSENT and (resolved is None or n in resolved.facts)]
+        for name in stale:
             del own[name]
             summary.changed_facts += 1
             summary.files.add(filename)
