@@ -11,6 +11,21 @@ from autograd_conformance.report import comparable
 
 from .conftest import INI, TABLE
 
+RAISING_PROBE = '''
+import torch
+
+def test_raise(obs):
+    """backward on a tensor without grad raises."""
+    obs.outcome("backward", lambda: torch.ones(1).backward())
+'''
+
+# The probe's message is the real one; this row holds an older wording of it (a text-only difference).
+RAISING_TABLE = '''
+["fam/test_raise"]
+"backward.raises" = "RuntimeError"
+"backward.message" = "some older wording"
+'''
+
 VERSIONED_PROBE = '''
 import torch
 
@@ -65,18 +80,8 @@ def test_mismatch_fails_with_a_fact_diff(project):
 
 
 def test_text_only_difference_is_drift(project):
-    project.probes('''
-import torch
-
-def test_raise(obs):
-    """backward on a tensor without grad raises."""
-    obs.outcome("backward", lambda: torch.ones(1).backward())
-''')
-    project.table('''
-["fam/test_raise"]
-"backward.raises" = "RuntimeError"
-"backward.message" = "some older wording"
-''')
+    project.probes(RAISING_PROBE)
+    project.table(RAISING_TABLE)
     result = project.run()
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*fam/test_raise: drift*", "*backward.message [[]text[]]:*"])
@@ -84,27 +89,13 @@ def test_raise(obs):
 
 
 def test_semantic_gate_reports_drift_without_failing(project):
-    project.probes('''
-import torch
-
-def test_raise(obs):
-    """backward on a tensor without grad raises."""
-    obs.outcome("backward", lambda: torch.ones(1).backward())
-''')
-    project.table('''
-["fam/test_raise"]
-"backward.raises" = "RuntimeError"
-"backward.message" = "some older wording"
-''')
+    project.probes(RAISING_PROBE)
+    project.table(RAISING_TABLE)
     result = project.run("--ac-gate", "semantic")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*gate: semantic — 1 probes drifted only in wording*"])
     assert project.report()["probes"][0]["verdict"] == "drift"
-    project.table('''
-["fam/test_raise"]
-"backward.raises" = "ValueError"
-"backward.message" = "some older wording"
-''')
+    project.table(RAISING_TABLE.replace('"RuntimeError"', '"ValueError"'))
     assert project.run("--ac-gate", "semantic").ret == 1  # a semantic change still fails
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .facts import INFO, SEMANTIC, TEXT, UnknownFact, kind_of
+from .facts import INFO, SEMANTIC, TEXT, kind_of
 from .verdict import SKIPPED, equal, show
 
 
@@ -82,10 +82,7 @@ class Diff:
 
 
 def _kind(name: str) -> str:
-    try:
-        return kind_of(name)
-    except UnknownFact:
-        return SEMANTIC  # a fact this harness version no longer declares still counts as behaviour
+    return kind_of(name, default=SEMANTIC)  # a fact this harness no longer declares still counts as behaviour
 
 
 def _comparable(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

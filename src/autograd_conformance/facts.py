@@ -85,8 +85,15 @@ def spec_of(name: str) -> FactSpec:
     return VOCABULARY[attr]
 
 
-def kind_of(name: str) -> str:
-    return spec_of(name).kind
+def kind_of(name: str, default: str | None = None) -> str:
+    """The fact's kind; with ``default``, an undeclared fact (e.g. from a report of another harness version)
+    gets that kind instead of raising."""
+    if default is None:
+        return spec_of(name).kind
+    try:
+        return spec_of(name).kind
+    except UnknownFact:
+        return default
 
 
 def canonical(value: Any) -> Any:

@@ -16,9 +16,8 @@ from typing import Any
 
 from packaging.version import Version
 
-from .diff import _kind
 from .expectations import ABSENT, NOTE_KEYS, WHEN, Table, TableError, torch_release
-from .facts import INFO
+from .facts import INFO, SEMANTIC, kind_of
 from .ids import record_key
 from .record import dumps_table, load_docs, write_docs
 from .verdict import ERROR, SKIPPED, equal
@@ -127,7 +126,7 @@ def merge(directory: Path, reports: list[dict[str, Any]]) -> tuple[dict[str, dic
             members.setdefault((probe["family"], record_key(probe["id"], probe["device"])), []).append((run, probe))
     summary = MergeSummary()
     for (family, key), entries in sorted(members.items()):
-        names = sorted({n for _, p in entries for n in p["observation"] if _kind(n) != INFO})
+        names = sorted({n for _, p in entries for n in p["observation"] if kind_of(n, default=SEMANTIC) != INFO})
         per_fact: dict[str, dict[tuple[Version, str], Any]] = {n: {} for n in names}
         wrong: set[str] = set()
         for run, probe in entries:
@@ -246,7 +245,7 @@ def _verify(directory: Path, docs: dict[str, dict[str, Any]], runs: list[Run]) -
                 raise MergeError(f"the merged table would be invalid: {exc}") from None
             for probe in run.probes:
                 resolved = table.resolve(probe["id"], probe["device"] or REFERENCE_DEVICE, run.torch_version)
-                obs = {n: v for n, v in probe["observation"].items() if _kind(n) != INFO}
+                obs = {n: v for n, v in probe["observation"].items() if kind_of(n, default=SEMANTIC) != INFO}
                 if resolved is None or set(resolved.facts) != set(obs) or not all(
                         equal(resolved.facts[n], obs[n]) for n in obs):
                     raise MergeError(f"{probe['id']}: cannot state run {run.name}'s facts in the table; "
