@@ -80,6 +80,8 @@ def test_report_renders_filters_and_escapes(browser, tmp_path):
 
     # Expanding the mismatch row shows expected vs observed with the differing fact highlighted.
     visible[0].find_element(By.CSS_SELECTOR, "summary").click()
+    # The details are built on the (asynchronous) toggle event: wait for them.
+    WebDriverWait(browser, 10).until(lambda b: visible[0].find_elements(By.CSS_SELECTOR, "table.facts"))
     differing = visible[0].find_elements(By.CSS_SELECTOR, "tr.differs td.fact")
     assert [td.text for td in differing] == ["y.grad_fn"]
     detail = visible[0].find_element(By.CSS_SELECTOR, ".detail").text
