@@ -270,6 +270,22 @@ class Table:
         table.check_conflicts(torch_version)
         return table
 
+    @classmethod
+    def from_texts(cls, texts: dict[str, str], torch_version: str) -> "Table":
+        """A table from file name -> TOML text (rows about to be written), validated like files on disk."""
+        entries: list[Entry] = []
+        digest = hashlib.sha256()
+        for name in sorted(texts):
+            digest.update(name.encode() + b"\0" + texts[name].encode() + b"\0")
+            try:
+                doc = tomllib.loads(texts[name])
+            except tomllib.TOMLDecodeError as exc:
+                raise TableError(name, None, f"TOML syntax error: {exc}") from None
+            entries.extend(parse_entries(name, doc))
+        table = cls(Path("."), entries, digest.hexdigest(), [])
+        table.check_conflicts(torch_version)
+        return table
+
     def check_conflicts(self, torch_version: str) -> None:
         version = torch_release(torch_version)
         for entry in self.entries:

@@ -19,7 +19,7 @@ from packaging.version import Version
 from .expectations import ABSENT, NOTE_KEYS, WHEN, Table, TableError, torch_release
 from .facts import INFO, SEMANTIC, kind_of
 from .ids import record_key
-from .record import dumps_table, load_docs, write_docs
+from .record import dumps_table, load_docs
 from .verdict import ERROR, SKIPPED, equal
 
 REFERENCE_DEVICE = "cpu"
@@ -150,7 +150,7 @@ def merge(directory: Path, reports: list[dict[str, Any]]) -> tuple[dict[str, dic
         _rewrite(docs.setdefault(f"{family}.toml", {}), entries[0][1]["id"], key,
                  {n: per_fact[n] for n in sorted(wrong)}, tables, entries, summary, f"{family}.toml")
     _set_availability(docs, members, runs, summary)
-    _verify(directory, docs, runs)
+    _verify(docs, runs)
     return docs, summary
 
 
@@ -232,24 +232,21 @@ def _matches(condition: dict[str, str], version: Version) -> bool:
     return "torch" not in condition or SpecifierSet(condition["torch"]).contains(version, prereleases=True)
 
 
-def _verify(directory: Path, docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
-    """Every run must pass against the merged table, else nothing is written."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        write_docs(Path(tmp), docs, set(docs))
-        for run in runs:
-            try:
-                table = Table.load(Path(tmp), run.torch_version)
-            except TableError as exc:
-                raise MergeError(f"the merged table would be invalid: {exc}") from None
-            for probe in run.probes:
-                resolved = table.resolve(probe["id"], probe["device"] or REFERENCE_DEVICE, run.torch_version)
-                obs = {n: v for n, v in probe["observation"].items() if kind_of(n, default=SEMANTIC) != INFO}
-                if resolved is None or set(resolved.facts) != set(obs) or not all(
-                        equal(resolved.facts[n], obs[n]) for n in obs):
-                    raise MergeError(f"{probe['id']}: cannot state run {run.name}'s facts in the table; "
-                                     f"edit its row by hand")
+def _verify(docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
+    """Every run must pass against the merged table (as it will be written), else nothing is written."""
+    texts = {name: dumps_table(doc) for name, doc in docs.items()}
+    for run in runs:
+        try:
+            table = Table.from_texts(texts, run.torch_version)
+        except TableError as exc:
+            raise MergeError(f"the merged table would be invalid: {exc}") from None
+        for probe in run.probes:
+            resolved = table.resolve(probe["id"], probe["device"] or REFERENCE_DEVICE, run.torch_version)
+            obs = {n: v for n, v in probe["observation"].items() if kind_of(n, default=SEMANTIC) != INFO}
+            if resolved is None or set(resolved.facts) != set(obs) or not all(
+                    equal(resolved.facts[n], obs[n]) for n in obs):
+                raise MergeError(f"{probe['id']}: cannot state run {run.name}'s facts in the table; "
+                                 f"edit its row by hand")
 
 
 def table_diff(directory: Path, docs: dict[str, dict[str, Any]], files: set[str]) -> str:

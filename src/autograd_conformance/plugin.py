@@ -144,6 +144,11 @@ class State:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += len(items)
 
+    @functools.cached_property
+    def git_revision(self) -> str | None:
+        """Asked of git once: both the stream header and the final report carry it."""
+        return _git_revision(self.root)
+
     def _path(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.root / path
@@ -405,6 +410,7 @@ def _is_partial(session: pytest.Session, state: State) -> bool:
 
 
 def _git_revision(root: Path) -> str | None:
+    """The suite checkout's commit (State.git_revision asks once per session)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
@@ -442,7 +448,7 @@ def _run_info(session: pytest.Session, state: State) -> dict[str, Any]:
         "workers": len(getattr(config.option, "tx", None) or []) if getattr(config.option, "dist", "no") != "no"
         else 0,
         "numpy": getattr(numpy, "__version__", None),
-        "git_revision": _git_revision(state.root),
+        "git_revision": state.git_revision,
     }
 
 
