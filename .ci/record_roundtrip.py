@@ -12,8 +12,8 @@ from pathlib import Path
 
 from autograd_conformance.expectations import Table
 from autograd_conformance.merge import merge
-from autograd_conformance.record import load_docs, write_docs
 from autograd_conformance.report import load
+from autograd_conformance.tablefile import load_docs, write_docs
 
 
 def main(table_dir: str, *report_paths: str) -> int:
@@ -39,13 +39,13 @@ def main(table_dir: str, *report_paths: str) -> int:
             print(f"FAIL: removed {sorted(removed)} but rebuilt {rebuilt}")
             return 1
         for report in reports:
-            version = report["run_info"]["torch_version"]
+            version = report.run_info.torch_version
             original, again = Table.load(Path(table_dir), version), Table.load(work, version)
-            for probe in report["probes"]:
-                device = probe["device"] or "cpu"
-                a, b = original.resolve(probe["id"], device, version), again.resolve(probe["id"], device, version)
+            for probe in report.probes:
+                device = probe.table_device
+                a, b = original.resolve(probe.id, device, version), again.resolve(probe.id, device, version)
                 if (a and a.facts) != (b and b.facts):
-                    print(f"FAIL: {probe['id']} resolves differently on torch {version}")
+                    print(f"FAIL: {probe.id} resolves differently on torch {version}")
                     return 1
         print("OK: the recorded rows are equivalent to the committed ones for every probe of every run")
     return 0

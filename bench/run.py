@@ -87,12 +87,12 @@ def report_figures(repeat: int, tmp: Path) -> dict[str, dict[str, float]]:
     figures = {}
     for n in (1_000, 10_000):
         before, after = make_report(n, run_name="before"), make_report(n, run_name="after")
-        for p in after["probes"][::7]:
-            if p["observation"]:
-                p["observation"]["x.is_leaf"] = False
+        for p in after.probes[::7]:
+            if p.observation:
+                p.observation["x.is_leaf"] = False
         a, b = tmp / f"before-{n}.json", tmp / f"after-{n}.json"
-        a.write_text(json.dumps(before))
-        b.write_text(json.dumps(after))
+        a.write_text(json.dumps(before.to_json()))
+        b.write_text(json.dumps(after.to_json()))
         cli = [sys.executable, "-m", "autograd_conformance.cli"]
         html = median_of(repeat, cli + ["html", str(a), "-o", str(tmp / f"r-{n}.html")])
         html.pop("last_stdout")

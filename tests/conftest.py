@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from autograd_conformance.report import Report, load
+
 pytest_plugins = ["pytester"]
 
 INI = """
@@ -75,11 +77,18 @@ class Project:
     def run_subprocess(self, *args: str) -> pytest.RunResult:
         return self.pytester.runpytest_subprocess(*args)
 
-    def report(self, name: str | None = None) -> dict:
+    def report_path(self, name: str | None = None) -> Path:
         import torch
 
-        path = self.root / "reports" / f"{name or 'torch-' + torch.__version__}.json"
-        return json.loads(path.read_text())
+        return self.root / "reports" / f"{name or 'torch-' + torch.__version__}.json"
+
+    def report(self, name: str | None = None) -> dict:
+        """The report as the JSON a user reads."""
+        return json.loads(self.report_path(name).read_text())
+
+    def loaded(self, name: str | None = None) -> Report:
+        """The report as the harness reads it (validated, typed)."""
+        return load(self.report_path(name))
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def _report_file(tmp_path: Path, content: str | None, name: str = "bad.json") ->
     return path
 
 
-GOOD = json.dumps(make_report(3))
+GOOD = json.dumps(make_report(3).to_json())
 REPORT_CASES = [
     ("truncated", GOOD[: len(GOOD) // 2], "not valid JSON"),
     ("not-json", "<html>nope</html>", "not valid JSON"),
@@ -157,9 +157,9 @@ def test_bad_command_line(capsys, argv, line):
 
 def test_record_refuses_a_run_with_broken_probes(tmp_path, capsys):
     report = make_report(30)
-    assert any(p["verdict"] == "error" for p in report["probes"])
+    assert any(p.verdict == "error" for p in report.probes)
     path = tmp_path / "r.json"
-    path.write_text(json.dumps(report))
+    path.write_text(json.dumps(report.to_json()))
     (tmp_path / "exp").mkdir()
     assert main(["record", "--expectations", str(tmp_path / "exp"), str(path)]) == 2
     err = capsys.readouterr().err

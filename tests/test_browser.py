@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograd_conformance.html import render_report
+from autograd_conformance.report import Report
 from autograd_conformance.synthetic import make_report, probe
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -39,7 +40,7 @@ def browser():
     driver.quit()
 
 
-def _page(tmp_path: Path, report: dict) -> str:
+def _page(tmp_path: Path, report: Report) -> str:
     path = tmp_path / "report.html"
     path.write_text(render_report(report), encoding="utf-8")
     return path.as_uri()
@@ -51,10 +52,8 @@ def test_report_renders_filters_and_escapes(browser, tmp_path):
 
     report = make_report(60, families=3)
     evil = probe(999, "family00", "mismatch", message=INJECTION)
-    evil["observation"]["backward.message"] = INJECTION
-    report["probes"].append(evil)
-    report["summary"]["mismatch"] += 1
-    report["summary"]["total"] += 1
+    evil.observation["backward.message"] = INJECTION
+    report.probes.append(evil)
     browser.get(_page(tmp_path, report))
 
     families = browser.find_elements(By.CSS_SELECTOR, "details.family")

@@ -49,7 +49,7 @@ def _write(tmp_path, name, report):
     import json
 
     path = tmp_path / name
-    path.write_text(json.dumps(report))
+    path.write_text(json.dumps(report if isinstance(report, dict) else report.to_json()))
     return str(path)
 
 
@@ -72,8 +72,8 @@ def test_diff_exit_codes_and_formats(tmp_path, capsys):
     after = copy.deepcopy(before)
     a, b = _write(tmp_path, "a.json", before), _write(tmp_path, "b.json", after)
     assert main(["diff", a, b]) == 0
-    target = next(p for p in after["probes"] if p["verdict"] == "pass")
-    target["observation"]["backward.message"] = "reworded"
+    target = next(p for p in after.probes if p.verdict == "pass")
+    target.observation["backward.message"] = "reworded"
     b = _write(tmp_path, "b.json", after)
     assert main(["diff", a, b]) == 1
     assert main(["diff", a, b, "--fail-on", "semantic"]) == 0

@@ -10,7 +10,7 @@ from autograd_conformance.synthetic import make_report
 def pair():
     before = make_report(20, families=2, run_name="before", torch_version="2.13.0+cpu")
     after = copy.deepcopy(before)
-    after["run_info"].update(run_name="after", torch_version="2.14.1")
+    after.run_info.run_name, after.run_info.torch_version = "after", "2.14.1"
     return before, after
 
 
@@ -18,46 +18,46 @@ def test_identical_runs_have_no_differences():
     before, after = pair()
     diff = compute(before, after)
     assert not diff.has_differences
-    assert diff.unchanged == sum(1 for p in before["probes"] if p["verdict"] != "skipped")
+    assert diff.unchanged == sum(1 for p in before.probes if p.verdict != "skipped")
 
 
 def test_added_removed_changed():
     before, after = pair()
-    gone = after["probes"].pop(0)["id"]
-    new = copy.deepcopy(after["probes"][0])
-    new["id"] = "family00/test_new"
-    after["probes"].append(new)
-    target = next(p for p in after["probes"] if p["verdict"] == "pass")
-    target["observation"]["x.is_leaf"] = False
-    target["observation"]["backward.message"] = "new text"
+    gone = after.probes.pop(0).id
+    new = copy.deepcopy(after.probes[0])
+    new.id = "family00/test_new"
+    after.probes.append(new)
+    target = next(p for p in after.probes if p.verdict == "pass")
+    target.observation["x.is_leaf"] = False
+    target.observation["backward.message"] = "new text"
     diff = compute(before, after)
-    assert [p["id"] for p in diff.added] == ["family00/test_new"]
-    assert [p["id"] for p in diff.removed] == [gone]
+    assert [p.id for p in diff.added] == ["family00/test_new"]
+    assert [p.id for p in diff.removed] == [gone]
     assert len(diff.changed) == 1
     change = diff.changed[0]
-    assert change.id == target["id"] and change.kind == "semantic"
+    assert change.id == target.id and change.kind == "semantic"
     facts = {c.fact: c for c in change.changes}
     assert facts["x.is_leaf"].before is True and facts["x.is_leaf"].after is False
     assert facts["x.is_leaf"].kind == "semantic" and facts["backward.message"].kind == "text"
     assert facts["backward.message"].in_before is False
     assert diff.semantic_changes == 1 and diff.text_changes == 1
-    compared = sum(1 for p in before["probes"] if p["verdict"] != "skipped") - 1  # one probe was removed
+    compared = sum(1 for p in before.probes if p.verdict != "skipped") - 1  # one probe was removed
     assert diff.unchanged == compared - len(diff.changed)
 
 
 def test_ignore_globs():
     before, after = pair()
-    target = next(p for p in after["probes"] if p["verdict"] == "pass")
-    target["observation"]["backward.message"] = "new text"
+    target = next(p for p in after.probes if p.verdict == "pass")
+    target.observation["backward.message"] = "new text"
     assert compute(before, after).has_differences
     assert not compute(before, after, ignore=["*.message"]).has_differences
 
 
 def test_change_accepted_by_the_table_in_both_runs_is_still_reported():
     before, after = pair()
-    target = next(p for p in after["probes"] if p["verdict"] == "pass")
-    target["observation"]["y.grad_fn"] = "RenamedBackward0"
-    target["expectation"]["facts"]["y.grad_fn"] = "RenamedBackward0"  # a version-conditioned row in run two
+    target = next(p for p in after.probes if p.verdict == "pass")
+    target.observation["y.grad_fn"] = "RenamedBackward0"
+    target.expectation.facts["y.grad_fn"] = "RenamedBackward0"  # a version-conditioned row in run two
     diff = compute(before, after)
     (change,) = diff.changed[0].changes
     assert change.accepted_both
@@ -66,16 +66,16 @@ def test_change_accepted_by_the_table_in_both_runs_is_still_reported():
 
 def test_skipped_probes_are_not_compared():
     before, after = pair()
-    skipped = next(p for p in after["probes"] if p["verdict"] == "skipped")
-    assert skipped["id"] not in {p["id"] for p in compute(before, after).removed}
+    skipped = next(p for p in after.probes if p.verdict == "skipped")
+    assert skipped.id not in {p.id for p in compute(before, after).removed}
 
 
 def test_formats_carry_the_same_content():
     before, after = pair()
-    target = next(p for p in after["probes"] if p["verdict"] == "pass")
-    target["observation"]["x.is_leaf"] = False
+    target = next(p for p in after.probes if p.verdict == "pass")
+    target.observation["x.is_leaf"] = False
     diff = compute(before, after)
     text, md, data = format_text(diff), format_markdown(diff), json.loads(format_json(diff))
-    assert f"changed {target['id']} [semantic]" in text and "x.is_leaf [semantic]: True → False" in text
-    assert f"`{target['id']}`" in md and "| `x.is_leaf` | semantic | `True` | `False` |" in md
+    assert f"changed {target.id} [semantic]" in text and "x.is_leaf [semantic]: True → False" in text
+    assert f"`{target.id}`" in md and "| `x.is_leaf` | semantic | `True` | `False` |" in md
     assert data["summary"]["changed"] == 1 and data["changed"][0]["changes"][0]["after"] is False

@@ -47,3 +47,19 @@ def test_canonical_makes_non_finite_floats_json_safe():
 def test_vocabulary_markdown_lists_every_fact():
     table = vocabulary_markdown()
     assert all(f"`{a}`" in table for a in VOCABULARY)
+
+
+def test_kind_policy_has_one_home():
+    from autograd_conformance.facts import GATE_ALL, GATE_SEMANTIC, KINDS, fails_gate, is_compared, is_wording
+
+    assert {k for k in KINDS if is_compared(k)} == {SEMANTIC, TEXT}
+    assert {k for k in KINDS if is_wording(k)} == {TEXT}
+    assert [k for k in KINDS if fails_gate(k, GATE_ALL)] == [SEMANTIC, TEXT]
+    assert [k for k in KINDS if fails_gate(k, GATE_SEMANTIC)] == [SEMANTIC]
+
+
+def test_compared_facts_leave_info_out_and_keep_undeclared_ones():
+    from autograd_conformance.facts import compared_facts
+
+    facts = {"p.holds": True, "p.examples": 100, "p.falsifying": None, "x.from_an_older_harness": 1}
+    assert compared_facts(facts) == {"p.holds": True, "x.from_an_older_harness": 1}

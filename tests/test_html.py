@@ -18,10 +18,10 @@ def test_script_json_cannot_close_the_script_element():
 
 def test_report_page_escapes_everything_from_the_report():
     report = make_report(5, families=1)
-    report["run_info"]["run_name"] = EVIL
+    report.run_info.run_name = EVIL
     bad = probe(7, "family00", "mismatch", message=EVIL)
-    bad["id"] = EVIL
-    report["probes"].append(bad)
+    bad.id = EVIL
+    report.probes.append(bad)
     page = render_report(report)
     assert "<script>alert(1)" not in page and 'onmouseover="x"' not in page
     assert page.count("<script") == 2  # the data block and the page's own script
@@ -44,8 +44,8 @@ def test_report_page_groups_probes_by_family():
 def test_diff_page_lists_changed_first_and_escapes():
     before = make_report(10, families=1, run_name="before")
     after = make_report(10, families=1, run_name="after")
-    target = next(p for p in after["probes"] if p["verdict"] == "pass")
-    target["observation"]["backward.message"] = EVIL
+    target = next(p for p in after.probes if p.verdict == "pass")
+    target.observation["backward.message"] = EVIL
     page = render_diff(compute(before, after))
     assert "<script>alert(1)" not in page
     assert page.index('id="changed"') < page.index("</body>")

@@ -6,32 +6,31 @@ import pytest
 
 from autograd_conformance.expectations import Table
 from autograd_conformance.merge import MergeError, merge, table_diff
-from autograd_conformance.record import dumps_table, write_docs
+from autograd_conformance.report import Report, RunInfo
+from autograd_conformance.result import Location, ProbeResult
 from autograd_conformance.synthetic import RUN_INFO
-from autograd_conformance.report import build
+from autograd_conformance.tablefile import dumps_table, write_docs
 
 
 def run(version, observations, device="cpu", verdict="pass"):
     """A report of one torch version: {probe id: facts}."""
     probes = []
     for pid, facts in observations.items():
-        probes.append({"id": pid if device is None else f"{pid}[{device}]", "family": "fam",
-                       "nodeid": f"suites/test_fam.py::{pid.split('/')[1]}", "device": device, "params": {},
-                       "verdict": verdict, "observation": facts, "expectation": None, "mismatches": [],
-                       "duration": 0.0, "location": {"file": "suites/test_fam.py", "line": 1}, "doc": None,
-                       "message": None})
+        probes.append(ProbeResult(pid if device is None else f"{pid}[{device}]", "fam",
+                                  f"suites/test_fam.py::{pid.split('/')[1]}", verdict, device=device,
+                                  observation=facts, location=Location("suites/test_fam.py", 1)))
     info = copy.deepcopy(RUN_INFO)
     info.update(run_name=f"torch-{version}", torch_version=version)
-    return build(info, probes, [])
+    return Report(RunInfo.from_json(info), probes)
 
 
 def passes(directory, reports):
     for report in reports:
-        version = report["run_info"]["torch_version"]
+        version = report.run_info.torch_version
         table = Table.load(directory, version)
-        for p in report["probes"]:
-            resolved = table.resolve(p["id"], p["device"] or "cpu", version)
-            assert resolved is not None and resolved.facts == p["observation"], (version, p["id"])
+        for p in report.probes:
+            resolved = table.resolve(p.id, p.table_device, version)
+            assert resolved is not None and resolved.facts == p.observation, (version, p.id)
 
 
 def apply(tmp_path, reports):
@@ -132,6 +131,6 @@ def test_a_probe_on_some_releases_only_gets_a_torch_range(tmp_path):
     assert '["fam/both[*]"]\n"x.is_leaf" = true\n' in text
     passes(tmp_path, reports)
     for report in reports:
-        version = report["run_info"]["torch_version"]
-        ids = {p["id"] for p in report["probes"]}
+        version = report.run_info.torch_version
+        ids = {p.id for p in report.probes}
         assert Table.load(tmp_path, version).stale_keys(ids, version) == []

@@ -275,10 +275,10 @@ reason = "kept"
 
 def test_xdist_report_matches_serial(project):
     assert project.run_subprocess("-n", "0").ret == 0
-    serial = comparable(project.report())
+    serial = comparable(project.loaded())
     assert project.run_subprocess("-n", "2").ret == 0
-    parallel = project.report()
-    assert parallel["run_info"]["workers"] == 2
+    parallel = project.loaded()
+    assert parallel.run_info.workers == 2
     assert comparable(parallel) == serial
 
 

@@ -85,7 +85,7 @@ def test_crash_without_xdist_leaves_a_stream_that_html_and_diff_read(project, ca
     reports = project.root / "reports"
     assert (reports / f"{run_name()}.json").read_text() == previous  # the last complete report is intact
     stream = reports / f"{run_name()}.jsonl"
-    partial = load(stream)
+    partial = load(stream).to_json()
     assert partial["run_info"]["complete"] is False
     assert verdicts(partial) == {"fam/test_a_first": "pass", "fam/test_b_planted": "crashed"}
     assert main(["html", str(stream), "-o", str(project.root / "partial.html")]) == 0
@@ -126,7 +126,7 @@ def test_interrupt_keeps_the_last_complete_report(project, first_green, sig):
     assert (reports / f"{run_name()}.json").read_text() == previous
     events = [json.loads(line)["event"] for line in (reports / f"{run_name()}.jsonl").read_text().splitlines()]
     assert events[0] == "run" and events[-1] == "interrupted"
-    partial = load(reports / f"{run_name()}.jsonl")
+    partial = load(reports / f"{run_name()}.jsonl").to_json()
     assert partial["run_info"]["interrupted"] is True
     assert verdicts(partial)["fam/test_a_first"] == "pass"
     result.stdout.fnmatch_lines(["*interrupted: * probe results kept in *.jsonl; *.json was left as it was*"])
@@ -141,7 +141,7 @@ def test_sigkill_leaves_the_last_complete_report_and_a_readable_stream(project, 
     stream = reports / f"{run_name()}.jsonl"
     with open(stream, "a") as fh:
         fh.write('{"event": "result", "probe": {"nodeid": "trunc')  # a line cut off by the kill
-    assert verdicts(load(stream)) == {"fam/test_a_first": "pass", "fam/test_b_planted": "crashed"}
+    assert verdicts(load(stream).to_json()) == {"fam/test_a_first": "pass", "fam/test_b_planted": "crashed"}
 
 
 @pytest.mark.parametrize("names", [("same", "same"), ("one", "two")])
@@ -154,7 +154,7 @@ def test_concurrent_runs_into_one_directory(project, names):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     for name in set(names):
-        report = load(project.root / "reports" / f"{name}.json")
+        report = load(project.root / "reports" / f"{name}.json").to_json()
         assert verdicts(report) == {"fam/test_a_first": "pass", "fam/test_b_planted": "pass",
                                     "fam/test_c_last": "pass"}
     assert not list((project.root / "reports").glob("*.jsonl"))

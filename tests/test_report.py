@@ -8,7 +8,8 @@ import re
 import pytest
 
 from autograd_conformance import report as report_mod
-from autograd_conformance.report import ReportError, build, comparable, load, validate, write
+from autograd_conformance.report import Report, ReportError, RunInfo, comparable, load, validate, write
+from autograd_conformance.result import ProbeResult
 
 RUN_INFO = {
     "run_name": "t", "torch_version": "2.13.0+cpu", "torch_git_version": None, "table_torch_version": "2.13.0+cpu",
@@ -22,14 +23,25 @@ PROBE = {"id": "fam/t", "family": "fam", "nodeid": "suites/test_fam.py::t", "dev
          "duration": 0.1, "location": {"file": "suites/test_fam.py", "line": 1}, "doc": None, "message": None}
 
 
-def sample():
-    return build(copy.deepcopy(RUN_INFO), [copy.deepcopy(PROBE)], [])
+def sample() -> Report:
+    return Report(RunInfo.from_json(copy.deepcopy(RUN_INFO)), [ProbeResult.from_json(copy.deepcopy(PROBE))])
+
+
+def sample_json() -> dict:
+    return sample().to_json()
 
 
 def test_build_counts_and_validates():
     report = sample()
-    validate(report)
-    assert report["summary"]["pass"] == 1 and report["summary"]["total"] == 1
+    validate(report.to_json())
+    assert report.summary["pass"] == 1 and report.summary["total"] == 1
+
+
+def test_json_round_trip_is_exact():
+    data = sample_json()
+    assert Report.from_json(data).to_json() == data
+    data["run_info"]["from_a_newer_harness"] = [1]
+    assert Report.from_json(data).to_json() == data
 
 
 @pytest.mark.parametrize("mutate, where", [
@@ -38,14 +50,14 @@ def test_build_counts_and_validates():
     (lambda r: r["run_info"].update(table_hash="xyz"), "run_info/table_hash"),
 ])
 def test_schema_errors_name_the_path(mutate, where):
-    report = sample()
+    report = sample_json()
     mutate(report)
     with pytest.raises(ReportError, match=re.escape(f"label: does not fit the report schema at {where}")):
         validate(report, "label")
 
 
 def test_wrong_schema_version_is_named():
-    report = sample()
+    report = sample_json()
     report["schema_version"] = 99
     with pytest.raises(ReportError, match="schema_version 99 is not supported"):
         validate(report, "r.json")
@@ -68,9 +80,9 @@ def test_a_failed_write_leaves_the_previous_report_whole(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     newer = sample()
-    newer["probes"][0]["verdict"] = "mismatch"
+    newer.probes[0].verdict = "mismatch"
     with pytest.raises(OSError):
-        write(path, report_mod.build(RUN_INFO, newer["probes"], []))
+        write(path, newer)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
@@ -79,10 +91,10 @@ def test_an_invalid_report_is_never_written(tmp_path):
     path = tmp_path / "r.json"
     write(path, sample())
     bad = sample()
-    bad["probes"][0]["verdict"] = "great"
+    bad.probes[0].verdict = "great"
     with pytest.raises(ReportError):
         write(path, bad)
-    assert load(path)["probes"][0]["verdict"] == "pass"
+    assert load(path).probes[0].verdict == "pass"
 
 
 @pytest.mark.parametrize("content, message", [
@@ -105,10 +117,10 @@ def test_load_a_directory(tmp_path):
 
 def test_comparable_ignores_only_volatile_fields():
     a, b = sample(), sample()
-    b["run_info"]["duration"] = 5.0
-    b["probes"][0]["duration"] = 9.0
+    b.run_info.duration = 5.0
+    b.probes[0].duration = 9.0
     assert comparable(a) == comparable(b)
-    b["probes"][0]["observation"]["x.is_leaf"] = False
+    b.probes[0].observation["x.is_leaf"] = False
     assert comparable(a) != comparable(b)
     json.dumps(comparable(a))
 
@@ -117,7 +129,7 @@ def test_the_schema_is_valid_and_an_independent_validator_agrees():
     import jsonschema
 
     jsonschema.Draft7Validator.check_schema(report_mod.schema())
-    jsonschema.Draft7Validator(report_mod.schema()).validate(sample())
-    bad = sample()
+    jsonschema.Draft7Validator(report_mod.schema()).validate(sample_json())
+    bad = sample_json()
     bad["probes"][0]["verdict"] = "great"
     assert list(jsonschema.Draft7Validator(report_mod.schema()).iter_errors(bad))

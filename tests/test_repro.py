@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+from autograd_conformance.report import Report
 from autograd_conformance.repro import call_line, module_source, snippet
 
 from .conftest import PROBES
@@ -39,9 +40,9 @@ def test_op(obs, device, op):
     obs.facts_of("y", op(torch.ones(2, device=device, requires_grad=True)))
 ''')
     assert project.run("--ac-allow-missing").ret == 0
-    report = project.report()
-    probe = next(p for p in report["probes"] if p["id"] == "fam/test_op[cpu-exp]")
-    assert probe["repro"] == "run_probe(test_op, device='cpu', op=1)\n"
+    report = Report.from_json(project.report())
+    probe = next(p for p in report.probes if p.id == "fam/test_op[cpu-exp]")
+    assert probe.repro == "run_probe(test_op, device='cpu', op=1)\n"
     done = run_snippet(tmp_path, snippet(report, probe))
     assert done.returncode == 0, done.stderr
     assert "y.grad_fn = 'ExpBackward0'" in done.stdout

@@ -1,3 +1,33 @@
-"""autograd-conformance: probes of PyTorch autograd behaviour, a version-aware expectations table, and reports."""
+"""autograd-conformance: probes of PyTorch autograd behaviour, a version-aware expectations table, and reports.
+
+The modules, by layer (each imports only from the layers above it; one job per module):
+
+Vocabulary and policy
+    ``facts`` (fact names, value types, kinds and the kind policy: what is compared, what is wording, what
+    fails a gate), ``devices`` (the device names, the reference device, availability), ``normalize``
+    (message clean-up), ``ids`` (probe ids and record keys), ``files`` (atomic writes).
+Probe-facing: what probe modules import
+    ``observe`` (the ``Observation`` recorder and the probe context), ``dimensions`` (shared dtype and grad-mode
+    parametrize lists), ``registry`` (ops with their declared autograd class), ``invariants`` (hypothesis
+    properties inside probes).
+The table
+    ``tablefile`` (TOML documents to and from disk), ``expectations`` (the table's meaning: resolution per
+    probe id, torch version and device), ``compact`` (folding rows into patterns, with its resolution check).
+Judging
+    ``verdict`` (comparing an observation with the expectation), ``result`` (``ProbeResult``, the typed record
+    of one probe).
+Outputs
+    ``report`` (``RunInfo``/``Report``, the JSON record and its schema in ``schema/``), ``stream`` (the result
+    stream of a run in progress), ``summary`` (terminal summary lines), ``html`` + ``templates/`` (the pages),
+    ``diff`` (cross-run diff), ``repro`` (repro snippets), ``synthetic`` (reports of any size for tests and
+    benchmarks).
+Recording: writing the table from what torch did
+    ``record`` (the live-run recorder, ``pytest --ac-record``), ``merge`` (the saved-runs recorder,
+    ``autograd-conformance record``).
+Entry points
+    ``plugin`` (pytest options, fixtures and thin hooks), ``session`` (one run: options to exit status),
+    ``options`` (``RunOptions``, parsed once), ``items`` (pytest items as probes), ``cli`` (the
+    ``autograd-conformance`` command), ``direct`` (probes without pytest: the benchmark's floor).
+"""
 
 __version__ = "0.1.0"

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .expectations import Table, TableError
-from .facts import vocabulary_markdown
-from .record import compact_doc, dumps_table, instance_id, load_docs, write_atomic, write_docs
-from .report import ReportError, load
+from .facts import GATE_SEMANTIC, fails_gate, vocabulary_markdown
+from .files import write_atomic
+from .report import Report, ReportError, load
+from .tablefile import write_docs
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -38,35 +38,24 @@ def _torch_version() -> str:
 
 
 def _cmd_compact(args: argparse.Namespace) -> int:
+    from .compact import CompactionError, compact_table
+
     directory = Path(args.expectations)
-    if not directory.is_dir():
-        raise CliError(f"{directory}: no such table directory")
     try:
-        Table.load(directory, args.torch_version or _torch_version())
-        docs = load_docs(directory)
-    except TableError as exc:
+        result = compact_table(directory, args.torch_version or _torch_version(), write=not args.dry_run)
+    except CompactionError as exc:
         raise CliError(str(exc)) from None
-    changed = set()
-    total = 0
-    version = args.torch_version or _torch_version()
-    for name, doc in docs.items():
-        before = dumps_table(doc)
-        ids = [instance_id(key) for key in doc]
-        removed = compact_doc(doc)
-        if dumps_table(doc) != before:
-            _check_same_resolution(name, before, dumps_table(doc), ids, version)
-            changed.add(name)
-            total += removed
-            print(f"{directory / name}: {removed} repeated facts folded into pattern rows")
+    for name, removed in sorted(result.folded.items()):
+        print(f"{directory / name}: {removed} repeated facts folded into pattern rows")
     if args.dry_run:
-        print(f"dry run: {len(changed)} file(s) would change")
-        return EXIT_OK
-    write_docs(directory, docs, changed)
-    print(f"{len(changed)} file(s) rewritten, {total} facts folded" if changed else "nothing to compact")
+        print(f"dry run: {len(result.files)} file(s) would change")
+    else:
+        print(f"{len(result.files)} file(s) rewritten, {result.total} facts folded" if result.files
+              else "nothing to compact")
     return EXIT_OK
 
 
-def _load(path: str) -> dict:
+def _load(path: str) -> Report:
     try:
         return load(Path(path))
     except ReportError as exc:
@@ -106,8 +95,9 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         text = {"text": diff_mod.format_text, "markdown": diff_mod.format_markdown,
                 "json": diff_mod.format_json}[args.format](result)
     _emit(text, args.output)
-    if args.fail_on == "semantic":
-        return EXIT_DIFFERENT if (result.semantic_changes or result.added or result.removed) else EXIT_OK
+    if args.fail_on == GATE_SEMANTIC:
+        failing = any(fails_gate(c.kind, GATE_SEMANTIC) for p in result.changed for c in p.changes)
+        return EXIT_DIFFERENT if (failing or result.added or result.removed) else EXIT_OK
     return EXIT_DIFFERENT if result.has_differences else EXIT_OK
 
 
@@ -120,7 +110,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         docs, summary = merge(directory, reports)
     except MergeError as exc:
         raise CliError(str(exc)) from None
-    versions = ", ".join(r["run_info"]["torch_version"] for r in reports)
+    versions = ", ".join(r.run_info.torch_version for r in reports)
     print(f"recording {len(reports)} run(s) (torch {versions}): {len(summary.added_rows)} rows added, "
           f"{len(summary.changed_rows)} rows changed, {summary.facts_written} facts and "
           f"{summary.blocks_written} conditioned blocks written in {', '.join(sorted(summary.files)) or 'no file'}")
@@ -134,19 +124,6 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return EXIT_OK
     write_docs(directory, docs, summary.files)
     return EXIT_OK
-
-
-def _check_same_resolution(name: str, before: str, after: str, ids: list[str], version: str) -> None:
-    """Refuse a compaction that would change what any row's probe expects (on every device)."""
-    from .expectations import DEVICES
-
-    tables = [Table.from_texts({name: text}, version) for text in (before, after)]
-    for probe in ids:
-        for device in DEVICES:
-            a, b = (t.resolve(probe, device, version) for t in tables)
-            if (a and a.facts) != (b and b.facts):
-                raise CliError(f"{name}: compacting would change the expectation of {probe} on {device}; "
-                               f"nothing written")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     diff.add_argument("--ignore", action="append", default=[], metavar="GLOB",
                       help="ignore facts whose name matches GLOB (repeatable), e.g. '*.message'")
-    diff.add_argument("--fail-on", choices=("any", "semantic"), default="any",
+    diff.add_argument("--fail-on", choices=("any", GATE_SEMANTIC), default="any",
                       help="exit 1 on any difference (default) or only on semantic changes and added/removed probes")
     diff.set_defaults(func=_cmd_diff)
 

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .facts import INFO, SEMANTIC, TEXT, kind_of
+from .facts import SEMANTIC, TEXT, is_compared, is_wording, kind_of
+from .report import Report, RunInfo
+from .result import ProbeResult
 from .verdict import SKIPPED, equal, show
 
 
@@ -39,15 +41,16 @@ class ProbeChange:
 
     @property
     def kind(self) -> str:
-        return SEMANTIC if any(c.kind == SEMANTIC for c in self.changes) else TEXT
+        """The probe's change is wording only if every fact that changed is wording."""
+        return TEXT if all(is_wording(c.kind) for c in self.changes) else SEMANTIC
 
 
 @dataclass
 class Diff:
-    before: dict[str, Any]
-    after: dict[str, Any]
-    added: list[dict[str, Any]] = field(default_factory=list)
-    removed: list[dict[str, Any]] = field(default_factory=list)
+    before: RunInfo
+    after: RunInfo
+    added: list[ProbeResult] = field(default_factory=list)
+    removed: list[ProbeResult] = field(default_factory=list)
     changed: list[ProbeChange] = field(default_factory=list)
     unchanged: int = 0
     ignored: list[str] = field(default_factory=list)
@@ -58,23 +61,25 @@ class Diff:
 
     @property
     def semantic_changes(self) -> int:
-        return sum(1 for p in self.changed for c in p.changes if c.kind == SEMANTIC)
+        """Changed facts of behaviour."""
+        return sum(1 for p in self.changed for c in p.changes if not is_wording(c.kind))
 
     @property
     def text_changes(self) -> int:
-        return sum(1 for p in self.changed for c in p.changes if c.kind == TEXT)
+        """Changed facts of wording."""
+        return sum(1 for p in self.changed for c in p.changes if is_wording(c.kind))
 
     def to_json(self) -> dict[str, Any]:
-        def info(run: dict[str, Any]) -> dict[str, Any]:
-            return {k: run.get(k) for k in ("run_name", "torch_version", "torch_git_version", "table_hash")}
+        def info(run: RunInfo) -> dict[str, Any]:
+            return {k: getattr(run, k) for k in ("run_name", "torch_version", "torch_git_version", "table_hash")}
 
         return {
             "before": info(self.before), "after": info(self.after), "ignored": self.ignored,
             "summary": {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
                         "unchanged": self.unchanged, "semantic_changes": self.semantic_changes,
                         "text_changes": self.text_changes},
-            "added": [{"id": p["id"], "verdict": p["verdict"]} for p in self.added],
-            "removed": [{"id": p["id"], "verdict": p["verdict"]} for p in self.removed],
+            "added": [{"id": p.id, "verdict": p.verdict} for p in self.added],
+            "removed": [{"id": p.id, "verdict": p.verdict} for p in self.removed],
             "changed": [{**{k: v for k, v in asdict(p).items() if k != "changes"}, "kind": p.kind,
                          "changes": [{**asdict(c), "accepted_both": c.accepted_both} for c in p.changes]}
                         for p in self.changed],
@@ -85,36 +90,35 @@ def _kind(name: str) -> str:
     return kind_of(name, default=SEMANTIC)  # a fact this harness no longer declares still counts as behaviour
 
 
-def _comparable(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {p["id"]: p for p in report["probes"] if p["verdict"] != SKIPPED}
+def _comparable(report: Report) -> dict[str, ProbeResult]:
+    return {p.id: p for p in report.probes if p.verdict != SKIPPED}
 
 
-def compute(before: dict[str, Any], after: dict[str, Any], ignore: list[str] | None = None) -> Diff:
+def compute(before: Report, after: Report, ignore: list[str] | None = None) -> Diff:
     """Compare observations (not verdicts): probes added, removed, changed (per fact), unchanged."""
     ignore = list(ignore or [])
     a, b = _comparable(before), _comparable(after)
-    diff = Diff(before["run_info"], after["run_info"], ignored=ignore)
+    diff = Diff(before.run_info, after.run_info, ignored=ignore)
     diff.added = [b[i] for i in sorted(b.keys() - a.keys())]
     diff.removed = [a[i] for i in sorted(a.keys() - b.keys())]
     for pid in sorted(a.keys() & b.keys()):
         pa, pb = a[pid], b[pid]
-        oa, ob = pa["observation"], pb["observation"]
-        mismatched_a = {m["fact"] for m in pa["mismatches"]}
-        mismatched_b = {m["fact"] for m in pb["mismatches"]}
+        oa, ob = pa.observation, pb.observation
+        mismatched_a = {m.fact for m in pa.mismatches}
+        mismatched_b = {m.fact for m in pb.mismatches}
         changes = []
         for name in sorted(oa.keys() | ob.keys()):
-            if _kind(name) == INFO or any(fnmatchcase(name, pattern) for pattern in ignore):
+            if not is_compared(_kind(name)) or any(fnmatchcase(name, pattern) for pattern in ignore):
                 continue
             if name in oa and name in ob and equal(oa[name], ob[name]):
                 continue
-            exp_b = pb.get("expectation") or {}
             changes.append(FactChange(
                 name, _kind(name), oa.get(name), ob.get(name), name in oa, name in ob,
-                accepted_before=pa.get("expectation") is not None and name not in mismatched_a,
-                accepted_after=pb.get("expectation") is not None and name not in mismatched_b,
-                source_after=(exp_b.get("sources") or {}).get(name)))
+                accepted_before=pa.expectation is not None and name not in mismatched_a,
+                accepted_after=pb.expectation is not None and name not in mismatched_b,
+                source_after=pb.expectation.sources.get(name) if pb.expectation else None))
         if changes:
-            diff.changed.append(ProbeChange(pid, pb["family"], pa["verdict"], pb["verdict"], changes))
+            diff.changed.append(ProbeChange(pid, pb.family, pa.verdict, pb.verdict, changes))
         else:
             diff.unchanged += 1
     return diff
@@ -127,8 +131,8 @@ def _value(change: FactChange, side: str) -> str:
 
 def format_text(diff: Diff) -> str:
     b, a = diff.before, diff.after
-    lines = [f"autograd-conformance diff: {b['run_name']} (torch {b['torch_version']}) → "
-             f"{a['run_name']} (torch {a['torch_version']})",
+    lines = [f"autograd-conformance diff: {b.run_name} (torch {b.torch_version}) → "
+             f"{a.run_name} (torch {a.torch_version})",
              f"{len(diff.changed)} changed ({diff.semantic_changes} semantic, {diff.text_changes} text facts), "
              f"{len(diff.added)} added, {len(diff.removed)} removed, {diff.unchanged} unchanged"
              + (f"; ignoring {', '.join(diff.ignored)}" if diff.ignored else "")]
@@ -137,8 +141,8 @@ def format_text(diff: Diff) -> str:
         for c in p.changes:
             note = f"  (accepted by the table in both runs: {c.source_after})" if c.accepted_both else ""
             lines.append(f"  {c.fact} [{c.kind}]: {_value(c, 'before')} → {_value(c, 'after')}{note}")
-    lines += [f"added {p['id']} ({p['verdict']})" for p in diff.added]
-    lines += [f"removed {p['id']} ({p['verdict']})" for p in diff.removed]
+    lines += [f"added {p.id} ({p.verdict})" for p in diff.added]
+    lines += [f"removed {p.id} ({p.verdict})" for p in diff.removed]
     return "\n".join(lines) + "\n"
 
 
@@ -148,8 +152,8 @@ def _md(text: str) -> str:
 
 def format_markdown(diff: Diff) -> str:
     b, a = diff.before, diff.after
-    out = [f"## autograd-conformance: `{b['run_name']}` → `{a['run_name']}`", "",
-           f"torch `{b['torch_version']}` → `{a['torch_version']}`: **{len(diff.changed)} changed** "
+    out = [f"## autograd-conformance: `{b.run_name}` → `{a.run_name}`", "",
+           f"torch `{b.torch_version}` → `{a.torch_version}`: **{len(diff.changed)} changed** "
            f"({diff.semantic_changes} semantic, {diff.text_changes} text facts), {len(diff.added)} added, "
            f"{len(diff.removed)} removed, {diff.unchanged} unchanged.", ""]
     if diff.changed:
@@ -161,7 +165,7 @@ def format_markdown(diff: Diff) -> str:
         out.append("")
     for title, probes in (("Added", diff.added), ("Removed", diff.removed)):
         if probes:
-            out += [f"### {title}", ""] + [f"- `{p['id']}` ({p['verdict']})" for p in probes] + [""]
+            out += [f"### {title}", ""] + [f"- `{p.id}` ({p.verdict})" for p in probes] + [""]
     return "\n".join(out)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import devices
 from .observe import Observation, probe_context
 
 
@@ -31,7 +32,7 @@ def _axes(fn: Callable[..., Any]) -> list[list[dict[str, Any]]]:
     return axes
 
 
-def iter_probes(suites: Path, device: str = "cpu") -> Iterator[tuple[str, Callable[..., Any], dict[str, Any]]]:
+def iter_probes(suites: Path, device: str = devices.REFERENCE) -> Iterator[tuple[str, Callable[..., Any], dict[str, Any]]]:
     """(family/function, probe, keyword arguments) for every probe and parametrization in ``suites``."""
     import pytest
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,24 +21,11 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from . import devices
 from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
+from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, load_file, loads, table_files
 
-DEVICES = ("cpu", "cuda", "mps")
-#: A fact value meaning "not observed": lets a ``when`` block state that a fact disappears on some version.
-ABSENT = {"absent": True}
-CONDITION_KEYS = ("torch", "device")
-NOTE_KEYS = ("reason", "link")
-WHEN = "when"
 _TOLERANCE_KEYS = ("rtol", "atol")
-
-
-class TableError(Exception):
-    """A problem in the table, located by file and key; str() is one line."""
-
-    def __init__(self, file: str, key: str | None, message: str) -> None:
-        self.file, self.key, self.message = file, key, message
-        where = f"{file}: [{key}]" if key is not None else file
-        super().__init__(f"{where}: {message}")
 
 
 def torch_release(version: str) -> Version:
@@ -51,7 +37,8 @@ def is_pattern(key: str) -> bool:
     return "*" in key or "?" in key
 
 
-def _pattern_regex(key: str) -> re.Pattern[str]:
+def pattern_regex(key: str) -> re.Pattern[str]:
+    """The regex of a key pattern: ``*`` any text, ``?`` one character, everything else literal."""
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in key) + r"\Z")
 
 
@@ -194,8 +181,8 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
                 except InvalidSpecifier:
                     raise TableError(file, key, f"invalid PEP 440 specifier torch = {value!r}") from None
             elif name == "device":
-                if value not in DEVICES:
-                    raise TableError(file, key, f"unknown device {value!r} (known: {', '.join(DEVICES)})")
+                if not devices.is_device(value):
+                    raise TableError(file, key, f"unknown device {value!r} (known: {', '.join(devices.DEVICES)})")
                 block.device = value
             else:
                 setattr(block, name, value)
@@ -223,20 +210,8 @@ def parse_entries(file: str, doc: dict[str, Any]) -> list[Entry]:
             raise TableError(file, key, f"'{WHEN}' must be an array of tables ([[\"{key}\".when]])")
         base = _block(file, key, None, raw)
         when = [_block(file, key, i, b) for i, b in enumerate(when_raw)]
-        entries.append(Entry(file, key, base, when, _pattern_regex(key) if is_pattern(key) else None))
+        entries.append(Entry(file, key, base, when, pattern_regex(key) if is_pattern(key) else None))
     return entries
-
-
-def load_file(path: Path, label: str | None = None) -> dict[str, Any]:
-    """Parse one TOML table file; syntax errors become a TableError naming the file."""
-    label = label or str(path)
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise TableError(label, None, f"TOML syntax error: {exc}") from None
-    except OSError as exc:
-        raise TableError(label, None, f"cannot read: {exc.strerror}") from None
 
 
 class Table:
@@ -259,7 +234,7 @@ class Table:
     def load(cls, directory: Path, torch_version: str, root: Path | None = None) -> "Table":
         """Load and validate every ``*.toml`` in ``directory``; raise TableError on the first problem."""
         directory = Path(directory)
-        files = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        files = table_files(directory)
         digest = hashlib.sha256()
         entries: list[Entry] = []
         for path in files:
@@ -277,11 +252,7 @@ class Table:
         digest = hashlib.sha256()
         for name in sorted(texts):
             digest.update(name.encode() + b"\0" + texts[name].encode() + b"\0")
-            try:
-                doc = tomllib.loads(texts[name])
-            except tomllib.TOMLDecodeError as exc:
-                raise TableError(name, None, f"TOML syntax error: {exc}") from None
-            entries.extend(parse_entries(name, doc))
+            entries.extend(parse_entries(name, loads(texts[name], name)))
         table = cls(Path("."), entries, digest.hexdigest(), [])
         table.check_conflicts(torch_version)
         return table
@@ -289,7 +260,7 @@ class Table:
     def check_conflicts(self, torch_version: str) -> None:
         version = torch_release(torch_version)
         for entry in self.entries:
-            for device in DEVICES:
+            for device in devices.DEVICES:
                 entry.facts_for(version, device)
 
     def entry(self, key: str) -> Entry | None:

@@ -11,10 +11,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# Fact kinds. What each kind means for comparing, gating and recording is decided only by the predicates
+# below (``is_compared``, ``is_wording``, ``fails_gate``); other modules ask them and never spell the kinds.
+#: Behaviour: a difference is a ``mismatch`` and fails every gate.
 SEMANTIC = "semantic"
+#: Wording (messages, warning texts): a difference alone is ``drift``, which ``--ac-gate semantic`` lets pass.
 TEXT = "text"
 #: Recorded in the report for the reader, never compared or written to the table (e.g. how many examples ran).
 INFO = "info"
+KINDS = (SEMANTIC, TEXT, INFO)
+
+#: What fails a probe: every compared difference, or only behaviour (wording drift is reported, not failing).
+GATE_ALL, GATE_SEMANTIC = "all", "semantic"
+GATES = (GATE_ALL, GATE_SEMANTIC)
 
 # Value types a fact may declare.
 BOOL = "bool"
@@ -94,6 +103,26 @@ def kind_of(name: str, default: str | None = None) -> str:
         return spec_of(name).kind
     except UnknownFact:
         return default
+
+
+def is_compared(kind: str) -> bool:
+    """Facts of this kind are compared with the table and written to it by record mode."""
+    return kind != INFO
+
+
+def is_wording(kind: str) -> bool:
+    """A difference in a fact of this kind is a change of wording (drift), not of behaviour."""
+    return kind == TEXT
+
+
+def fails_gate(kind: str, gate: str) -> bool:
+    """Whether a difference in a fact of this kind fails a probe under ``gate`` (``all`` or ``semantic``)."""
+    return is_compared(kind) and (gate == GATE_ALL or not is_wording(kind))
+
+
+def compared_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts the table states (info facts left out); an undeclared fact counts as behaviour."""
+    return {name: value for name, value in facts.items() if is_compared(kind_of(name, default=SEMANTIC))}
 
 
 def canonical(value: Any) -> Any:

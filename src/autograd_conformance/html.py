@@ -11,7 +11,9 @@ import jinja2
 from markupsafe import Markup
 
 from .diff import Diff
+from .report import Report
 from .repro import PRELUDE
+from .result import Location, ProbeResult
 from .verdict import VERDICTS
 
 
@@ -38,23 +40,24 @@ def _raw_asset(name: str) -> Markup:
     return Markup(_asset(name))
 
 
-def render_report(report: dict[str, Any]) -> str:
+def render_report(report: Report) -> str:
     """The report as one HTML page: header, verdict counts, filters, probes grouped by family."""
-    families: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    families: dict[str, list[tuple[int, ProbeResult]]] = {}
     data = []
-    for index, p in enumerate(report["probes"]):
-        families.setdefault(p["family"], []).append((index, p))
-        exp = p.get("expectation") or {}
+    for index, p in enumerate(report.probes):
+        families.setdefault(p.family, []).append((index, p))
+        exp = p.expectation
         data.append({
-            "id": p["id"], "family": p["family"], "nodeid": p["nodeid"], "doc": p["doc"], "message": p["message"],
-            "observation": p["observation"], "expected": exp.get("facts"), "sources": exp.get("sources"),
-            "keys": exp.get("keys"), "differs": [m["fact"] for m in p["mismatches"]],
-            "location": p["location"], "duration": p["duration"], "repro": p.get("repro"),
+            "id": p.id, "family": p.family, "nodeid": p.nodeid, "doc": p.doc, "message": p.message,
+            "observation": p.observation, "expected": exp.facts if exp else None,
+            "sources": exp.sources if exp else None, "keys": exp.keys if exp else None,
+            "differs": [m.fact for m in p.mismatches],
+            "location": (p.location or Location("")).to_json(), "duration": p.duration, "repro": p.repro,
         })
-    payload = {"probes": data, "sources": report.get("sources", {}), "prelude": PRELUDE,
-               "torch": report["run_info"]["torch_version"]}
+    payload = {"probes": data, "sources": report.sources, "prelude": PRELUDE,
+               "torch": report.run_info.torch_version}
     return _env().get_template("report.html.j2").render(
-        info=report["run_info"], summary=report["summary"], stale=report["stale"], verdicts=VERDICTS,
+        info=report.run_info, summary=report.summary, stale=report.stale, verdicts=VERDICTS,
         families=sorted(families.items()), data_json=script_json(payload), css=_raw_asset("base.css"),
         script=_raw_asset("report.js"))
 

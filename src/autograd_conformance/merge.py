@@ -1,4 +1,5 @@
-"""Recording several saved runs (torch versions, devices) into the table with the fewest edits.
+"""The saved-runs recorder (``autograd-conformance record``): several runs (torch versions, devices) into the
+table with the fewest edits. (One live run is the other recorder's job: ``record``, ``pytest --ac-record``.)
 
 For each probe whose facts the table does not already predict for every run, only that probe's own row is
 rewritten, fact by fact: the oldest run's value as the base, and ``when`` blocks with PEP 440 ranges for the
@@ -16,13 +17,13 @@ from typing import Any
 
 from packaging.version import Version
 
-from .expectations import ABSENT, NOTE_KEYS, WHEN, Table, TableError, torch_release
-from .facts import INFO, SEMANTIC, kind_of
-from .ids import record_key
-from .record import dumps_table, load_docs
-from .verdict import ERROR, SKIPPED, equal
-
-REFERENCE_DEVICE = "cpu"
+from .devices import REFERENCE
+from .expectations import Table, torch_release
+from .facts import compared_facts
+from .report import Report
+from .result import ProbeResult
+from .tablefile import ABSENT, NOTE_KEYS, WHEN, TableError, dumps_table, load_docs
+from .verdict import ERROR, PASS, SKIPPED, equal, judge
 
 
 class MergeError(Exception):
@@ -34,7 +35,7 @@ class Run:
     name: str
     version: Version
     torch_version: str
-    probes: list[dict[str, Any]]
+    probes: list[ProbeResult]
     partial: bool = False
 
 
@@ -47,17 +48,16 @@ class MergeSummary:
     files: set[str] = field(default_factory=set)
 
 
-def _runs(reports: list[dict[str, Any]]) -> list[Run]:
+def _runs(reports: list[Report]) -> list[Run]:
     runs = []
     for report in reports:
-        info = report["run_info"]
-        broken = [p["id"] for p in report["probes"] if p["verdict"] == ERROR]
+        info = report.run_info
+        broken = [p.id for p in report.probes if p.verdict == ERROR]
         if broken:
-            raise MergeError(f"{info['run_name']}: {len(broken)} probe(s) broke ({', '.join(broken[:3])}"
+            raise MergeError(f"{info.run_name}: {len(broken)} probe(s) broke ({', '.join(broken[:3])}"
                              f"{', ...' if len(broken) > 3 else ''}); fix the harness or probes before recording")
-        runs.append(Run(info["run_name"], torch_release(info["torch_version"]), info["torch_version"],
-                        [p for p in report["probes"] if p["verdict"] != SKIPPED],
-                        bool(info.get("partial")) or info.get("complete") is False))
+        runs.append(Run(info.run_name, torch_release(info.torch_version), info.torch_version,
+                        [p for p in report.probes if p.verdict != SKIPPED], info.partial or info.incomplete))
     return sorted(runs, key=lambda r: r.version)
 
 
@@ -79,7 +79,7 @@ def _range(segments: list[tuple[Version, Version, Any]], k: int) -> str:
 
 def _desired_blocks(observed: dict[tuple[Version, str], Any]) -> tuple[Any, list[tuple[dict[str, str], Any]]]:
     """(base value, [(condition, value)]) reproducing ``observed`` (version, device) -> value."""
-    devices = sorted({d for _, d in observed}, key=lambda d: (d != REFERENCE_DEVICE, d))
+    devices = sorted({d for _, d in observed}, key=lambda d: (d != REFERENCE, d))
     ref = devices[0]
     ref_points = sorted((v, val) for (v, d), val in observed.items() if d == ref)
     ref_segments = _segments(ref_points)
@@ -109,7 +109,7 @@ def _desired_blocks(observed: dict[tuple[Version, str], Any]) -> tuple[Any, list
     return base, blocks
 
 
-def merge(directory: Path, reports: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], MergeSummary]:
+def merge(directory: Path, reports: list[Report]) -> tuple[dict[str, dict[str, Any]], MergeSummary]:
     """The table documents updated so that every given run passes, and a summary of what changed."""
     runs = _runs(reports)
     if not runs:
@@ -120,24 +120,24 @@ def merge(directory: Path, reports: list[dict[str, Any]]) -> tuple[dict[str, dic
     except TableError as exc:
         raise MergeError(str(exc)) from None
     # (family, record key) -> the (run, probe) observations behind it, over versions and devices.
-    members: dict[tuple[str, str], list[tuple[Run, dict[str, Any]]]] = {}
+    members: dict[tuple[str, str], list[tuple[Run, ProbeResult]]] = {}
     for run in runs:
         for probe in run.probes:
-            members.setdefault((probe["family"], record_key(probe["id"], probe["device"])), []).append((run, probe))
+            members.setdefault((probe.family, probe.record_key), []).append((run, probe))
     summary = MergeSummary()
     for (family, key), entries in sorted(members.items()):
-        names = sorted({n for _, p in entries for n in p["observation"] if kind_of(n, default=SEMANTIC) != INFO})
+        names = sorted({n for _, p in entries for n in compared_facts(p.observation)})
         per_fact: dict[str, dict[tuple[Version, str], Any]] = {n: {} for n in names}
         wrong: set[str] = set()
         for run, probe in entries:
-            device = probe["device"] or REFERENCE_DEVICE
-            resolved = tables[run.torch_version].resolve(probe["id"], device, run.torch_version)
+            device = probe.table_device
+            resolved = tables[run.torch_version].resolve(probe.id, device, run.torch_version)
             expected = resolved.facts if resolved else {}
             for name in names:
-                value = probe["observation"].get(name, ABSENT)
+                value = probe.observation.get(name, ABSENT)
                 slot = (run.version, device)
                 if slot in per_fact[name] and not equal(per_fact[name][slot], value):
-                    raise MergeError(f"{probe['id']}: runs of torch {run.version} on {device} disagree on {name}")
+                    raise MergeError(f"{probe.id}: runs of torch {run.version} on {device} disagree on {name}")
                 per_fact[name][slot] = value
                 predicted = expected.get(name, ABSENT)
                 if not (predicted == value if ABSENT in (predicted, value) else equal(predicted, value)):
@@ -146,15 +146,15 @@ def merge(directory: Path, reports: list[dict[str, Any]]) -> tuple[dict[str, dic
         if not wrong:
             continue
         for name in wrong - set(per_fact):
-            per_fact[name] = {(run.version, p["device"] or REFERENCE_DEVICE): ABSENT for run, p in entries}
-        _rewrite(docs.setdefault(f"{family}.toml", {}), entries[0][1]["id"], key,
+            per_fact[name] = {(run.version, p.table_device): ABSENT for run, p in entries}
+        _rewrite(docs.setdefault(f"{family}.toml", {}), entries[0][1].id, key,
                  {n: per_fact[n] for n in sorted(wrong)}, tables, entries, summary, f"{family}.toml")
     _set_availability(docs, members, runs, summary)
     _verify(docs, runs)
     return docs, summary
 
 
-def _set_availability(docs: dict[str, dict[str, Any]], members: dict[tuple[str, str], list[tuple[Run, Any]]],
+def _set_availability(docs: dict[str, dict[str, Any]], members: dict[tuple[str, str], list[tuple[Run, ProbeResult]]],
                       runs: list[Run], summary: MergeSummary) -> None:
     """A probe that full runs show on some releases only gets its row's own torch range."""
     full = [run for run in runs if not run.partial]
@@ -174,7 +174,7 @@ def _set_availability(docs: dict[str, dict[str, Any]], members: dict[tuple[str, 
         spec = ",".join(bounds)
         filename = f"{family}.toml"
         doc = docs.setdefault(filename, {})
-        own = doc.setdefault(entries[0][1]["id"] if entries[0][1]["id"] in doc else key, {})
+        own = doc.setdefault(entries[0][1].id if entries[0][1].id in doc else key, {})
         if own.get("torch") != spec:
             own["torch"] = spec
             own.setdefault("reason", f"the probe exists on torch {', '.join(str(v) for v in sorted(present))} "
@@ -185,7 +185,7 @@ def _set_availability(docs: dict[str, dict[str, Any]], members: dict[tuple[str, 
 
 
 def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, dict[tuple[Version, str], Any]],
-             tables: dict[str, Table], entries: list[tuple[Run, dict[str, Any]]], summary: MergeSummary,
+             tables: dict[str, Table], entries: list[tuple[Run, ProbeResult]], summary: MergeSummary,
              filename: str) -> None:
     key = probe_id if probe_id in doc else key
     existed = key in doc
@@ -241,11 +241,9 @@ def _verify(docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
         except TableError as exc:
             raise MergeError(f"the merged table would be invalid: {exc}") from None
         for probe in run.probes:
-            resolved = table.resolve(probe["id"], probe["device"] or REFERENCE_DEVICE, run.torch_version)
-            obs = {n: v for n, v in probe["observation"].items() if kind_of(n, default=SEMANTIC) != INFO}
-            if resolved is None or set(resolved.facts) != set(obs) or not all(
-                    equal(resolved.facts[n], obs[n]) for n in obs):
-                raise MergeError(f"{probe['id']}: cannot state run {run.name}'s facts in the table; "
+            resolved = table.resolve(probe.id, probe.table_device, run.torch_version)
+            if judge(probe.observation, resolved).status != PASS:
+                raise MergeError(f"{probe.id}: cannot state run {run.name}'s facts in the table; "
                                  f"edit its row by hand")
 
 

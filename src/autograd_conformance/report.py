@@ -1,8 +1,10 @@
-"""The JSON report: building it from probe results, validating it against the shipped schema, writing it safely."""
+"""The JSON report: the typed run record (``RunInfo``, ``Report``), validated against the shipped schema,
+written safely and read back."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -10,7 +12,8 @@ from typing import Any
 
 import fastjsonschema
 
-from .record import write_atomic
+from .files import write_atomic
+from .result import ProbeResult
 from .verdict import VERDICTS
 
 SCHEMA_VERSION = 1
@@ -21,6 +24,100 @@ VOLATILE_RUN_INFO = ("started", "finished", "duration", "pytest_args", "workers"
 
 class ReportError(Exception):
     """A report that cannot be read or does not fit the schema; str() is one line naming the file."""
+
+
+@dataclass
+class RunInfo:
+    """What was run, where and how: the report's ``run_info``."""
+
+    run_name: str
+    torch_version: str
+    table_torch_version: str
+    table_hash: str
+    torch_git_version: str | None = None
+    cuda_available: bool = False
+    mps_available: bool = False
+    python: str = ""
+    platform: str = ""
+    pytest_args: list[str] = field(default_factory=list)
+    hypothesis: dict[str, Any] = field(default_factory=dict)
+    table_dir: str = ""
+    harness_version: str = ""
+    mode: str = "compare"
+    partial: bool = False
+    started: str = ""
+    finished: str = ""
+    duration: float = 0.0
+    workers: int = 0
+    numpy: str | None = None
+    git_revision: str | None = None
+    #: Only in a report read back from the stream of an incomplete run.
+    complete: bool | None = None
+    interrupted: bool | None = None
+    #: Keys written by another harness version, kept so a report round-trips.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def incomplete(self) -> bool:
+        return self.complete is False
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        for optional in ("complete", "interrupted"):
+            if out[optional] is None:
+                del out[optional]
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunInfo":
+        names = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   extra={k: v for k, v in data.items() if k not in names})
+
+
+@dataclass
+class StaleRow:
+    """A table row that matched no probe in a full run."""
+
+    file: str
+    key: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.file, "key": self.key}
+
+
+@dataclass
+class Report:
+    """One run: run info, every probe's result, stale rows and each family's probe source (for repro)."""
+
+    run_info: RunInfo
+    probes: list[ProbeResult]
+    stale: list[StaleRow] = field(default_factory=list)
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.probes = sorted(self.probes, key=lambda p: (p.id, p.nodeid))
+        self.stale = sorted(self.stale, key=lambda s: (s.file, s.key))
+        self.sources = dict(sorted(self.sources.items()))
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {v: 0 for v in VERDICTS}
+        for p in self.probes:
+            counts[p.verdict] = counts.get(p.verdict, 0) + 1  # an unknown verdict is the schema's to refuse
+        counts["total"] = len(self.probes)
+        counts["stale"] = len(self.stale)
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "run_info": self.run_info.to_json(), "summary": self.summary,
+                "stale": [s.to_json() for s in self.stale], "probes": [p.to_json() for p in self.probes],
+                "sources": self.sources}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Report":
+        return cls(RunInfo.from_json(data["run_info"]), [ProbeResult.from_json(p) for p in data["probes"]],
+                   [StaleRow(s["file"], s["key"]) for s in data["stale"]], data.get("sources", {}))
 
 
 @lru_cache(maxsize=1)
@@ -34,42 +131,29 @@ def _validator() -> Any:
     return fastjsonschema.compile(schema())
 
 
-def build(run_info: dict[str, Any], probes: list[dict[str, Any]], stale: list[dict[str, str]],
-          sources: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
-    probes = sorted(probes, key=lambda p: (p["id"], p["nodeid"]))
-    summary = {v: 0 for v in VERDICTS}
-    for p in probes:
-        summary[p["verdict"]] += 1
-    summary["total"] = len(probes)
-    summary["stale"] = len(stale)
-    return {"schema_version": SCHEMA_VERSION, "run_info": run_info, "summary": summary,
-            "stale": sorted(stale, key=lambda s: (s["file"], s["key"])), "probes": probes,
-            "sources": dict(sorted((sources or {}).items()))}
-
-
-def validate(report: Any, label: str = "report") -> None:
-    """Raise ReportError with one line (file and the failing path) if ``report`` does not fit the schema."""
-    if isinstance(report, dict) and report.get("schema_version") not in (None, SCHEMA_VERSION):
-        raise ReportError(f"{label}: schema_version {report.get('schema_version')!r} is not supported "
+def validate(data: Any, label: str = "report") -> None:
+    """Raise ReportError with one line (file and the failing path) if ``data`` does not fit the schema."""
+    if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
+        raise ReportError(f"{label}: schema_version {data.get('schema_version')!r} is not supported "
                           f"(this harness reads {SCHEMA_VERSION})")
     try:
-        _validator()(report)
+        _validator()(data)
     except fastjsonschema.JsonSchemaException as error:
         path = "/".join(str(p) for p in (error.path or [])[1:]) or "(top level)"
         raise ReportError(f"{label}: does not fit the report schema at {path}: {error.message}") from None
 
 
-def dumps(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+def dumps(report: Report) -> str:
+    return json.dumps(report.to_json(), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write(path: Path, report: dict[str, Any]) -> None:
+def write(path: Path, report: Report) -> None:
     """Validate, then write atomically: an existing report at ``path`` is replaced whole or not at all."""
-    validate(report, str(path))
+    validate(report.to_json(), str(path))
     write_atomic(path, dumps(report))
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path) -> Report:
     """Read and validate a saved report (or the stream of an incomplete run); problems are ReportErrors."""
     path = Path(path)
     if path.suffix == ".jsonl":
@@ -83,16 +167,16 @@ def load(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path}: cannot read: {exc}") from None
     try:
-        report = json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    validate(report, str(path))
-    return report
+    validate(data, str(path))
+    return Report.from_json(data)
 
 
-def comparable(report: dict[str, Any]) -> dict[str, Any]:
-    """The report without durations and timestamps: equal for two runs that observed the same things."""
-    out = json.loads(json.dumps(report))
+def comparable(report: Report) -> dict[str, Any]:
+    """The report as JSON without durations and timestamps: equal for two runs that observed the same things."""
+    out = json.loads(json.dumps(report.to_json()))
     for key in VOLATILE_RUN_INFO:
         out["run_info"].pop(key, None)
     for probe in out["probes"]:
@@ -100,7 +184,7 @@ def comparable(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_stream(path: Path) -> dict[str, Any]:
+def load_stream(path: Path) -> Report:
     """The report of an incomplete run from its result stream, marked ``complete: false``."""
     from . import stream
 
@@ -112,7 +196,10 @@ def load_stream(path: Path) -> dict[str, Any]:
         raise ReportError(f"{path}: is a directory, not a result stream") from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise ReportError(f"{path}: not a readable result stream ({exc})") from None
-    run_info = {**run_info, "complete": False, "interrupted": interrupted}
-    report = build(run_info, results, [])
-    validate(report, str(path))
+    try:
+        info = RunInfo.from_json({**run_info, "complete": False, "interrupted": interrupted})
+        report = Report(info, [ProbeResult.from_json(r) for r in results])
+    except (KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: not a readable result stream ({exc})") from None
+    validate(report.to_json(), str(path))
     return report

@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .report import Report
+    from .result import ProbeResult
 
 PRELUDE = '''\
 # --- autograd-conformance repro: prints each fact the probe records instead of comparing it ---
@@ -103,10 +107,10 @@ def call_line(function: str, device: str | None, indices: dict[str, int]) -> str
     return f"run_probe({', '.join(args)})\n"
 
 
-def snippet(report: dict[str, Any], probe: dict[str, Any]) -> str | None:
+def snippet(report: "Report", probe: "ProbeResult") -> str | None:
     """The whole repro script for one probe of a saved report (None if the report has no source for it)."""
-    source = report.get("sources", {}).get(probe["family"])
-    if source is None or not probe.get("repro"):
+    source = report.sources.get(probe.family)
+    if source is None or not probe.repro:
         return None
-    header = f"# Repro for {probe['id']} (observed on torch {report['run_info']['torch_version']})\n"
-    return header + PRELUDE + source["text"] + "\n\n" + probe["repro"]
+    header = f"# Repro for {probe.id} (observed on torch {report.run_info.torch_version})\n"
+    return header + PRELUDE + source["text"] + "\n\n" + probe.repro

@@ -15,21 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .ids import probe_id
-
-
-def crashed_result(nodeid: str, verdict: str, message: str) -> dict[str, Any]:
-    """A result for a probe that never reported (its process died, or it hit the hard timeout)."""
-    family, pid = probe_id(nodeid)
-    device = None
-    if pid.endswith("]"):
-        params = pid[pid.index("[") + 1:-1].split("-")
-        device = next((p for p in params if p in ("cpu", "cuda", "mps")), None)
-    path = nodeid.partition("::")[0]
-    return {"id": pid, "family": family, "nodeid": nodeid, "device": device, "params": {}, "verdict": verdict,
-            "observation": {}, "expectation": None, "mismatches": [], "duration": 0.0,
-            "location": {"file": path, "line": None, "end_line": None}, "doc": None, "message": message,
-            "repro": None}
+from .result import ProbeResult
+from .verdict import CRASHED
 
 
 class Stream:
@@ -48,6 +35,9 @@ class Stream:
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)  # a stream left by an earlier crashed run of this name is superseded
         self.fd = fd
+
+    def write_result(self, result: ProbeResult) -> None:
+        self.write("result", probe=result.to_json())
 
     def write(self, event: str, **fields: Any) -> None:
         line = json.dumps({"event": event, **fields}, ensure_ascii=False, allow_nan=False) + "\n"
@@ -98,5 +88,20 @@ def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
         if nodeid not in results:
             message = ("the run was interrupted while this probe ran" if interrupted
                        else "the process died while this probe ran (crash or kill)")
-            results[nodeid] = crashed_result(nodeid, "crashed", message)
+            results[nodeid] = ProbeResult.unreported(nodeid, CRASHED, message).to_json()
     return run_info, list(results.values()), interrupted
+
+
+class NullStream:
+    """Stands in for the result stream when it cannot be opened (the report write will say why)."""
+
+    path = None
+
+    def write_result(self, result: ProbeResult) -> None:
+        pass
+
+    def write(self, event: str, **fields: Any) -> None:
+        pass
+
+    def close(self, remove: bool) -> None:
+        pass

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from .report import build
-from .verdict import VERDICTS
+from .facts import SEMANTIC, TEXT
+from .report import Report, RunInfo
+from .result import Expectation, Location, ProbeResult
+from .verdict import DRIFT, MISMATCH, MISSING, SKIPPED, VERDICTS, Mismatch
 
 RUN_INFO: dict[str, Any] = {
     "run_name": "synthetic", "torch_version": "2.13.0+cpu", "torch_git_version": "0" * 40,
@@ -27,38 +28,34 @@ def test_probe(obs, device):
 '''
 
 
-def probe(index: int, family: str, verdict: str = "pass", message: str | None = None) -> dict[str, Any]:
+def probe(index: int, family: str, verdict: str = "pass", message: str | None = None) -> ProbeResult:
     facts = {"x.is_leaf": True, "x.requires_grad": True, "x.grad_fn": None,
              "y.grad_fn": f"Op{index % 50}Backward0", "backward.raises": None,
              "x.grad": {"dtype": "torch.float32", "shape": [2], "values": [1.0, float(index % 7)]}}
     expected = dict(facts)
     mismatches = []
-    if verdict in ("mismatch", "drift"):
-        fact = "y.grad_fn" if verdict == "mismatch" else "backward.message"
-        kind = "semantic" if verdict == "mismatch" else "text"
+    row = f"{family}.toml [{family}/test_probe[*]]"
+    if verdict in (MISMATCH, DRIFT):
+        fact = "y.grad_fn" if verdict == MISMATCH else "backward.message"
+        kind = SEMANTIC if verdict == MISMATCH else TEXT
         expected[fact] = "ExpectedBackward0"
         facts.setdefault(fact, "observed text")
-        mismatches.append({"fact": fact, "kind": kind, "expected": expected[fact], "observed": facts[fact],
-                           "source": f"{family}.toml [{family}/test_probe[*]]", "note": None})
-    return {
-        "id": f"{family}/test_probe[cpu-{index}]", "family": family, "nodeid": f"suites/test_{family}.py::test_probe[cpu-{index}]",
-        "device": "cpu", "params": {"device": "cpu", "case": index}, "verdict": verdict,
-        "observation": {} if verdict == "skipped" else facts,
-        "expectation": None if verdict in ("missing", "skipped") else {
-            "facts": expected, "sources": {k: f"{family}.toml [{family}/test_probe[*]]" for k in expected},
-            "keys": [f"{family}/test_probe[*]"]},
-        "mismatches": mismatches, "duration": 0.001, "location": {"file": f"suites/test_{family}.py", "line": 4,
-                                                                  "end_line": 7},
-        "doc": "A synthetic probe.", "message": message, "repro": f"run_probe(test_probe, device='cpu', case={index})\n",
-    }
+        mismatches.append(Mismatch(fact, kind, expected[fact], facts[fact], row))
+    return ProbeResult(
+        id=f"{family}/test_probe[cpu-{index}]", family=family, nodeid=f"suites/test_{family}.py::test_probe[cpu-{index}]",
+        verdict=verdict, device="cpu", params={"device": "cpu", "case": index},
+        observation={} if verdict == SKIPPED else facts,
+        expectation=None if verdict in (MISSING, SKIPPED) else Expectation(
+            expected, {k: row for k in expected}, [f"{family}/test_probe[*]"]),
+        mismatches=mismatches, duration=0.001, location=Location(f"suites/test_{family}.py", 4, 7),
+        doc="A synthetic probe.", message=message, repro=f"run_probe(test_probe, device='cpu', case={index})\n")
 
 
 def make_report(n: int, families: int = 10, run_name: str = "synthetic",
-                torch_version: str = "2.13.0+cpu") -> dict[str, Any]:
+                torch_version: str = "2.13.0+cpu") -> Report:
     """A schema-valid report of ``n`` probes spread over families and every verdict."""
     names = [f"family{i:02d}" for i in range(families)]
     cycle = [v for v in VERDICTS for _ in range(1 if v != "pass" else 10)]
     probes = [probe(i, names[i % families], cycle[i % len(cycle)]) for i in range(n)]
-    info = copy.deepcopy(RUN_INFO)
-    info.update(run_name=run_name, torch_version=torch_version)
-    return build(info, probes, [], {f: {"file": f"suites/test_{f}.py", "text": SOURCE} for f in names})
+    info = RunInfo.from_json({**RUN_INFO, "run_name": run_name, "torch_version": torch_version})
+    return Report(info, probes, [], {f: {"file": f"suites/test_{f}.py", "text": SOURCE} for f in names})

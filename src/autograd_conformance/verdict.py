@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from .expectations import Resolved
-from .facts import INFO, SEMANTIC, TEXT, kind_of
+from .facts import GATE_ALL, SEMANTIC, fails_gate, is_compared, is_wording, kind_of
 
 PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED = "pass", "mismatch", "drift", "missing", "error", "skipped"
 CRASHED, TIMEOUT = "crashed", "timeout"
@@ -40,6 +40,13 @@ class Mismatch:
 class Verdict:
     status: str
     mismatches: list[Mismatch]
+
+    def fails(self, gate: str = GATE_ALL, allow_missing: bool = False) -> bool:
+        """Whether this verdict fails the probe under ``gate`` (``--ac-gate``) and ``--ac-allow-missing``."""
+        if self.status == MISSING:
+            return not allow_missing
+        return self.status in FAILING and (
+            self.status not in (MISMATCH, DRIFT) or any(fails_gate(m.kind, gate) for m in self.mismatches))
 
 
 @lru_cache(maxsize=4096)
@@ -86,18 +93,19 @@ def judge(observed: dict[str, Any], resolved: Resolved | None) -> Verdict:
         return Verdict(MISSING, [])
     mismatches: list[Mismatch] = []
     for name in sorted(set(observed) | set(resolved.facts)):
-        if kind_of(name) == INFO:
+        kind = kind_of(name, default=SEMANTIC)  # a fact of another harness version's report counts as behaviour
+        if not is_compared(kind):
             continue
         source = resolved.sources.get(name)
         if name not in resolved.facts:
-            mismatches.append(Mismatch(name, kind_of(name), None, observed[name], None, NOT_IN_TABLE))
+            mismatches.append(Mismatch(name, kind, None, observed[name], None, NOT_IN_TABLE))
         elif name not in observed:
-            mismatches.append(Mismatch(name, kind_of(name), resolved.facts[name], None, source, NOT_OBSERVED))
+            mismatches.append(Mismatch(name, kind, resolved.facts[name], None, source, NOT_OBSERVED))
         elif not equal(resolved.facts[name], observed[name]):
-            mismatches.append(Mismatch(name, kind_of(name), resolved.facts[name], observed[name], source))
+            mismatches.append(Mismatch(name, kind, resolved.facts[name], observed[name], source))
     if not mismatches:
         return Verdict(PASS, [])
-    if all(m.kind == TEXT for m in mismatches):
+    if all(is_wording(m.kind) for m in mismatches):
         return Verdict(DRIFT, mismatches)
     return Verdict(MISMATCH, mismatches)
 
@@ -123,7 +131,7 @@ def explain(probe_id: str, verdict: Verdict, observed: dict[str, Any] | None = N
                 f"(run with --ac-record to record what torch does, then review the row)")
     lines = [f"{probe_id}: {verdict.status} — {len(verdict.mismatches)} fact(s) differ from the table"]
     for m in verdict.mismatches:
-        tag = "" if m.kind == SEMANTIC else f" [{m.kind}]"
+        tag = f" [{m.kind}]" if is_wording(m.kind) else ""
         if m.note == NOT_IN_TABLE:
             lines.append(f"  {m.fact}{tag}: not in the table; observed {show(m.observed)}")
         elif m.note == NOT_OBSERVED:
@@ -135,8 +143,8 @@ def explain(probe_id: str, verdict: Verdict, observed: dict[str, Any] | None = N
         if m.source:
             lines.append(f"    (row in force: {m.source})")
     for name, value in sorted((observed or {}).items()):
-        if kind_of(name) == INFO and value is not None:
+        if not is_compared(kind_of(name)) and value is not None:
             text = value if isinstance(value, str) else show(value)
-            lines.append(f"  {name} [info]:")
+            lines.append(f"  {name} [{kind_of(name)}]:")
             lines.extend(f"    {line}" for line in text.splitlines())
     return "\n".join(lines)

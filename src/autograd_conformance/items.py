@@ -1,0 +1,69 @@
+"""Pytest items as probes: which items are probes, and each probe's identity (id, device, params, source)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+import pytest
+
+from .ids import probe_id
+from .repro import call_line
+from .result import Location, ProbeResult
+
+#: The fixture that makes a test function a probe.
+OBS = "obs"
+
+
+def is_probe(item: pytest.Item) -> bool:
+    return OBS in getattr(item, "fixturenames", ())
+
+
+def device_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("device") if callspec is not None else None
+
+
+@functools.lru_cache(maxsize=None)
+def _end_line(func: Any) -> int | None:
+    """The last source line of a probe function (parsed once per function, not once per parametrization)."""
+    try:
+        lines, start = inspect.getsourcelines(func)
+    except (OSError, TypeError):
+        return None
+    return start + len(lines) - 1
+
+
+def _json_param(value: Any) -> Any:
+    """A parameter as a short, stable JSON value: scalars as they are, objects by their name, never a repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if type(value).__module__ == "torch" and type(value).__name__ == "dtype":
+        return str(value)
+    for attr in ("name", "id", "__name__"):
+        named = getattr(value, attr, None)
+        if isinstance(named, str):
+            return named
+    return f"<{type(value).__name__}>"
+
+
+def result_of(item: pytest.Item, verdict: str, observation: dict[str, Any] | None = None,
+              message: str | None = None) -> ProbeResult:
+    """A result for this probe with its identity filled in (the session fills in what the table expected)."""
+    family, pid = probe_id(item.nodeid)
+    device = device_of(item)
+    callspec = getattr(item, "callspec", None)
+    file, line, _ = item.location
+    func = getattr(item, "function", None)
+    doc = (func.__doc__ or "").strip() or None if func is not None else None
+    end_line = repro = None
+    if func is not None:
+        end_line = _end_line(func)
+        indices = dict(getattr(callspec, "indices", {}) or {}) if callspec else {}
+        repro = call_line(func.__name__, device, indices)
+    return ProbeResult(
+        id=pid, family=family, nodeid=item.nodeid, verdict=verdict, device=device,
+        params={k: _json_param(v) for k, v in sorted(callspec.params.items())} if callspec else {},
+        observation=dict(observation or {}), location=Location(file, None if line is None else line + 1, end_line),
+        doc=doc, message=message, repro=repro)

@@ -1,0 +1,112 @@
+"""The probe result: one typed record per probe, built by the plugin, the stream and synthetic reports alike.
+
+It crosses every module after the verdict (stream, report, html, diff, merge), always as a ``ProbeResult``;
+``to_json``/``from_json`` are the only places its JSON shape (``schema/report.schema.json``'s probe) is
+spelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import devices
+from .expectations import Resolved
+from .ids import probe_id, record_key
+from .verdict import Mismatch
+
+
+@dataclass
+class Location:
+    """Where the probe's source is: file (relative to the suite's root), first line and last line."""
+
+    file: str
+    line: int | None = None
+    end_line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "end_line": self.end_line}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Location":
+        return cls(data["file"], data.get("line"), data.get("end_line"))
+
+
+@dataclass
+class Expectation:
+    """The expectation in force: resolved facts, per fact the row/condition it came from, and the keys used."""
+
+    facts: dict[str, Any]
+    sources: dict[str, str]
+    keys: list[str]
+
+    @classmethod
+    def of(cls, resolved: Resolved | None) -> "Expectation | None":
+        return None if resolved is None else cls(resolved.facts, resolved.sources, resolved.keys)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"facts": self.facts, "sources": self.sources, "keys": self.keys}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "Expectation | None":
+        return None if data is None else cls(data["facts"], data["sources"], data["keys"])
+
+
+@dataclass
+class ProbeResult:
+    """What one probe observed, what the table expected, and the verdict."""
+
+    id: str
+    family: str
+    nodeid: str
+    verdict: str
+    device: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    observation: dict[str, Any] = field(default_factory=dict)
+    expectation: Expectation | None = None
+    mismatches: list[Mismatch] = field(default_factory=list)
+    duration: float = 0.0
+    location: Location | None = None
+    doc: str | None = None
+    message: str | None = None
+    repro: str | None = None
+
+    @property
+    def record_key(self) -> str:
+        """The device-agnostic table key record mode writes for this probe."""
+        return record_key(self.id, self.device)
+
+    @property
+    def table_device(self) -> str:
+        """The device the table is resolved for (a probe without a device runs on the reference device)."""
+        return self.device or devices.REFERENCE
+
+    @classmethod
+    def unreported(cls, nodeid: str, verdict: str, message: str) -> "ProbeResult":
+        """A result for a probe that never reported (its process died, or the run stopped while it ran)."""
+        family, pid = probe_id(nodeid)
+        device = None
+        if pid.endswith("]"):
+            device = devices.in_params(pid[pid.index("[") + 1:-1].split("-"))
+        return cls(pid, family, nodeid, verdict, device=device, location=Location(nodeid.partition("::")[0]),
+                   message=message)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "family": self.family, "nodeid": self.nodeid, "device": self.device,
+            "params": self.params, "verdict": self.verdict, "observation": self.observation,
+            "expectation": None if self.expectation is None else self.expectation.to_json(),
+            "mismatches": [m.to_json() for m in self.mismatches], "duration": self.duration,
+            "location": (self.location or Location("")).to_json(), "doc": self.doc, "message": self.message,
+            "repro": self.repro,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ProbeResult":
+        return cls(
+            id=data["id"], family=data["family"], nodeid=data["nodeid"], verdict=data["verdict"],
+            device=data.get("device"), params=data.get("params", {}), observation=data.get("observation", {}),
+            expectation=Expectation.from_json(data.get("expectation")),
+            mismatches=[Mismatch(**m) for m in data.get("mismatches", [])], duration=data.get("duration", 0.0),
+            location=Location.from_json(data["location"]) if data.get("location") else None,
+            doc=data.get("doc"), message=data.get("message"), repro=data.get("repro"))

@@ -1,0 +1,243 @@
+"""The conformance session: one pytest run of probes, from options to exit status.
+
+It parses the options once, loads the table, judges each probe, collects results (also from xdist workers),
+streams them, and at the end decides staleness, applies record mode, writes the report and sets the exit
+status. The pytest plugin's hooks only hand over to it, so everything here is testable without pytester.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__, devices
+from . import report as report_mod
+from .expectations import Table, TableError, check_torch_version
+from .files import write_atomic
+from .normalize import normalize_message
+from .options import OptionError, RunOptions
+from .record import RecordSummary, record_run
+from .report import Report, RunInfo, StaleRow
+from .repro import module_source
+from .result import Expectation, ProbeResult
+from .stream import NullStream, Stream
+from .verdict import CRASHED, ERROR, SKIPPED, TIMEOUT, explain, judge
+
+# Exit statuses CI can tell apart (pytest's own numbers where they fit), in order of precedence:
+EXIT_HARNESS = 3  # the harness broke (e.g. the report could not be written)
+EXIT_TABLE = 4  # the table is broken (malformed or conflicting at start, stale rows at the end)
+EXIT_TOO_FEW = 5  # fewer probes ran than --ac-min-probes
+# 1 (pytest's TESTS_FAILED): autograd behaves differently from the table (mismatch, drift, missing, probe error).
+EXIT_INTERRUPTED = 2  # pytest's own: the run was stopped
+
+
+class SessionError(Exception):
+    """Options or a table that make the run impossible; str() is one line naming the option or file."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What pytest knows about the invocation, for the report's run info."""
+
+    pytest_args: list[str] = field(default_factory=list)
+    workers: int = 0
+    hypothesis: dict[str, Any] = field(default_factory=dict)
+
+
+class ConformanceSession:
+    """State and decisions of one run of probes (in a worker process, only judging is used)."""
+
+    def __init__(self, options: RunOptions, table: Table, context: RunContext | None = None) -> None:
+        self.options = options
+        self.table = table
+        self.context = context or RunContext()
+        self.results: dict[str, ProbeResult] = {}
+        self.stale: list[StaleRow] = []
+        self.deselected = 0
+        self.partial = False
+        self.interrupted = False
+        self.report_path: Path | None = None
+        self.record_summary: RecordSummary | None = None
+        self.problems: list[str] = []
+        self.stream: Stream | NullStream | None = None
+        self.started = _dt.datetime.now(_dt.timezone.utc)
+        self._t0 = time.perf_counter()
+
+    @classmethod
+    def from_config(cls, config: Any, context: RunContext | None = None) -> "ConformanceSession":
+        """Parse the options and load the table; raises SessionError with one line on bad input."""
+        import torch
+
+        try:
+            options = RunOptions.from_config(config, torch.__version__)
+            check_torch_version(options.table_version)
+            table = Table.load(options.table_dir, options.table_version, options.root)
+        except (OptionError, TableError, ValueError) as exc:
+            raise SessionError(str(exc)) from None
+        return cls(options, table, context)
+
+    # --- during the run ----------------------------------------------------------------------------------
+
+    def owns(self, nodeid: str) -> bool:
+        """Whether a node id is a test in the suites (for results of workers that died)."""
+        path = (self.options.root / nodeid.partition("::")[0]).resolve()
+        return self.options.suites_dir.resolve() in path.parents
+
+    def probe_starting(self, nodeid: str) -> None:
+        """Mark in the stream that a probe starts, so a process that dies in it leaves its name."""
+        self._stream().write("start", nodeid=nodeid)
+
+    def conclude(self, result: ProbeResult) -> str | None:
+        """Judge a probe that ran to the end: fill in expectation, mismatches and verdict; return the failure
+        text when the probe fails the run, else None."""
+        try:
+            resolved = self.table.resolve(result.id, result.table_device, self.options.table_version)
+        except TableError as exc:
+            result.verdict, result.message = ERROR, str(exc)
+            return f"{result.id}: {exc}"
+        verdict = judge(result.observation, resolved)
+        result.verdict, result.mismatches = verdict.status, verdict.mismatches
+        result.expectation = Expectation.of(resolved)
+        if self.options.record or not verdict.fails(self.options.gate, self.options.allow_missing):
+            return None
+        return explain(result.id, verdict, result.observation)
+
+    def timed_out(self, result: ProbeResult) -> None:
+        result.verdict = TIMEOUT
+        result.message = f"the probe ran longer than {self.options.timeout:g} s (--ac-timeout)"
+
+    def broke(self, result: ProbeResult, kind: str, text: str) -> None:
+        result.verdict = ERROR
+        result.message = f"{kind}: {normalize_message(text)}"
+
+    def add(self, result: ProbeResult) -> None:
+        """A finished probe's result (from this process or an xdist worker)."""
+        self.results[result.nodeid] = result
+        self._stream().write_result(result)
+
+    def worker_crashed(self, nodeid: str, text: str) -> None:
+        if self.owns(nodeid):
+            self.add(ProbeResult.unreported(nodeid, CRASHED, normalize_message(text)))
+
+    def _stream(self) -> Stream | NullStream:
+        if self.stream is None:
+            try:
+                self.stream = Stream(self.options.report_dir, self.options.run_name)
+            except OSError as exc:
+                sys.stderr.write(f"autograd-conformance: cannot stream results to {self.options.report_dir}: "
+                                 f"{exc}\n")
+                self.stream = NullStream()
+            self.stream.write("run", run_info=self.run_info().to_json())
+        return self.stream
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close(remove=False)
+
+    # --- the end of the run ------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def git_revision(self) -> str | None:
+        """The suite checkout's commit, asked of git once (the stream header and the report both carry it)."""
+        try:
+            out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=self.options.root, capture_output=True,
+                                 text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() or None if out.returncode == 0 else None
+
+    def run_info(self) -> RunInfo:
+        import torch
+
+        numpy = sys.modules.get("numpy")
+        o = self.options
+        return RunInfo(
+            run_name=o.run_name, torch_version=o.torch_version,
+            torch_git_version=getattr(torch.version, "git_version", None), table_torch_version=o.table_version,
+            cuda_available=devices.available("cuda"), mps_available=devices.available("mps"),
+            python=platform.python_version(), platform=platform.platform(),
+            pytest_args=list(self.context.pytest_args), hypothesis=dict(self.context.hypothesis),
+            table_hash=self.table.digest, table_dir=os.path.relpath(o.table_dir, o.root),
+            harness_version=__version__, mode="compare" if not o.record else f"record-{o.record}",
+            partial=self.partial, started=self.started.isoformat(timespec="seconds"),
+            finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            duration=round(time.perf_counter() - self._t0, 3), workers=self.context.workers,
+            numpy=getattr(numpy, "__version__", None), git_revision=self.git_revision)
+
+    def finish(self, interrupted: bool, stopped_early: bool) -> int | None:
+        """End the run: returns the exit status to set, or None to keep pytest's."""
+        if not self.results:
+            if self.stream is not None:
+                self.stream.close(remove=True)
+            return None
+        if interrupted:
+            self.interrupted = True
+            if self.stream is not None:
+                self.stream.write("interrupted")
+                self.stream.close(remove=False)
+            return None
+        self.partial = bool(self.options.narrowed_by or self.deselected or stopped_early)
+        if not self.partial:
+            ids = {r.id for r in self.results.values()}
+            self.stale = [StaleRow(e.file, e.key) for e in self.table.stale_keys(ids, self.options.table_version)]
+        status = None
+        ran = sum(1 for r in self.results.values() if r.verdict != SKIPPED)
+        if self.stale and not self.options.record:
+            status = EXIT_TABLE
+        elif ran < self.options.min_probes:
+            message = (f"only {ran} probes ran, fewer than the {self.options.min_probes} required "
+                       f"(--ac-min-probes): the run is incomplete")
+            sys.stderr.write(f"autograd-conformance: {message}\n")
+            self.problems.append(message)
+            status = EXIT_TOO_FEW
+        if self.options.record:
+            self.record_summary = record_run(self.options.table_dir, self.table, list(self.results.values()),
+                                             self.options.table_version, self.options.record)
+        if not self._write_report():
+            status = EXIT_HARNESS
+        return status
+
+    def _sources(self) -> dict[str, dict[str, str]]:
+        """Each family's probe module source (harness imports inlined), stored once for repro snippets."""
+        sources: dict[str, dict[str, str]] = {}
+        for result in self.results.values():
+            if result.family in sources or result.location is None:
+                continue
+            try:
+                sources[result.family] = {"file": result.location.file,
+                                          "text": module_source(self.options.root / result.location.file)}
+            except OSError:
+                continue
+        return sources
+
+    def _write_report(self) -> bool:
+        report = Report(self.run_info(), list(self.results.values()), self.stale, self._sources())
+        path = self.options.report_path
+        try:
+            report_mod.write(path, report)
+            self.report_path = path
+            if self.options.html:
+                from .html import render_report
+
+                write_atomic(path.with_suffix(".html"), render_report(report))
+            if self.stream is not None:
+                self.stream.close(remove=True)
+        except (OSError, report_mod.ReportError) as exc:
+            message = f"cannot write report {path}: {exc}"
+            sys.stderr.write(f"autograd-conformance: {message}\n")
+            self.problems.append(message)
+            return False
+        return True
+
+    def summary_lines(self) -> list[str]:
+        from .summary import summary_lines
+
+        return summary_lines(self)

@@ -1,0 +1,133 @@
+"""Table files: reading and writing the TOML documents of the expectations table, sorted and stable.
+
+The format's own words live here: the ``when`` array of conditioned blocks, their condition and note keys,
+and the ``{ absent = true }`` marker. Writing sorts entries by key, facts by name and blocks by condition, so
+a review diff shows only what changed. ``expectations`` gives the documents meaning; this module only moves
+them between disk and dicts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .files import write_atomic
+
+WHEN = "when"
+CONDITION_KEYS = ("torch", "device")
+NOTE_KEYS = ("reason", "link")
+#: A fact value meaning "not observed": lets a ``when`` block state that a fact disappears on some version.
+ABSENT = {"absent": True}
+
+
+class TableError(Exception):
+    """A problem in the table, located by file and key; str() is one line."""
+
+    def __init__(self, file: str, key: str | None, message: str) -> None:
+        self.file, self.key, self.message = file, key, message
+        where = f"{file}: [{key}]" if key is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+def load_file(path: Path, label: str | None = None) -> dict[str, Any]:
+    """Parse one TOML table file; syntax errors become a TableError naming the file."""
+    label = label or str(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise TableError(label, None, f"TOML syntax error: {exc}") from None
+    except OSError as exc:
+        raise TableError(label, None, f"cannot read: {exc.strerror}") from None
+
+
+def loads(text: str, label: str) -> dict[str, Any]:
+    """Parse TOML text (rows about to be written); syntax errors become a TableError naming ``label``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TableError(label, None, f"TOML syntax error: {exc}") from None
+
+
+def table_files(directory: Path) -> list[Path]:
+    """The table's files in a directory, in a stable order."""
+    directory = Path(directory)
+    return sorted(directory.glob("*.toml")) if directory.is_dir() else []
+
+
+def load_docs(directory: Path) -> dict[str, dict[str, Any]]:
+    """The raw parsed table files of a directory, by file name."""
+    return {p.name: load_file(p) for p in table_files(directory)}
+
+
+# --- writing ------------------------------------------------------------------------------------------------
+
+def _toml_key(key: str) -> str:
+    if key.replace("_", "").replace("-", "").isalnum() and key.isascii():
+        return key
+    return _toml_str(key)
+
+
+def _toml_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def toml_value(value: Any) -> str:
+    """One value as TOML (null as false: TOML has none; non-finite floats as strings)."""
+    if value is None:
+        return "false"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return '"nan"'
+        if math.isinf(value):
+            return '"inf"' if value > 0 else '"-inf"'
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _block_lines(raw: dict[str, Any]) -> list[str]:
+    lines = []
+    for name in (*CONDITION_KEYS, *NOTE_KEYS):
+        if name in raw:
+            lines.append(f"{name} = {toml_value(raw[name])}")
+    for name in sorted(k for k in raw if k not in (*CONDITION_KEYS, *NOTE_KEYS, WHEN)):
+        lines.append(f"{_toml_str(name)} = {toml_value(raw[name])}")
+    return lines
+
+
+def dumps_table(doc: dict[str, Any]) -> str:
+    """Serialise one table file: entries sorted by key, facts sorted by name, when blocks by condition."""
+    out: list[str] = []
+    for key in sorted(doc):
+        raw = doc[key]
+        out.append(f"[{_toml_str(key)}]")
+        out.extend(_block_lines(raw))
+        out.append("")
+        for block in sorted(raw.get(WHEN, []), key=lambda b: (b.get("device", ""), b.get("torch", ""))):
+            out.append(f"[[{_toml_str(key)}.{WHEN}]]")
+            out.extend(_block_lines(block))
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n" if out else ""
+
+
+def write_docs(directory: Path, docs: dict[str, dict[str, Any]], names: set[str]) -> None:
+    """Write the named documents into ``directory``, each replaced whole."""
+    for name in sorted(names):
+        write_atomic(Path(directory) / name, dumps_table(docs[name]))
