@@ -8,12 +8,17 @@ TOML has no null: a fact whose declared type allows null is written ``false`` fo
 Resolution for one probe: every matching key, least specific first (patterns by literal length, exact ids
 last), each contributing the facts of its matching blocks; within an entry the most specific matching block
 (most conditions) wins per fact, and equally specific matching blocks that disagree are a conflict.
+
+A table may have several layers (directories): the bundled table first, then a team's own tables. A fact a
+higher layer states wins over every lower layer, whatever the specificity, so a team's row can override the
+bundled expectation for its environment; within a layer the rules above hold.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +84,8 @@ class Entry:
     base: Block
     when: list[Block]
     regex: re.Pattern[str] | None = None
+    #: The table layer (directory) the entry comes from: 0 the lowest; a higher layer overrides a lower one.
+    layer: int = 0
 
     @property
     def pattern(self) -> bool:
@@ -89,9 +96,9 @@ class Entry:
         return self.base.torch is None or self.base.torch.contains(version, prereleases=True)
 
     @property
-    def specificity(self) -> tuple[int, int]:
+    def specificity(self) -> tuple[int, int, int]:
         literal = len(self.key.replace("*", "").replace("?", ""))
-        return (0 if self.pattern else 1, literal)
+        return (self.layer, 0 if self.pattern else 1, literal)
 
     def matches_id(self, probe_id: str) -> bool:
         return self.regex.match(probe_id) is not None if self.regex else self.key == probe_id
@@ -195,7 +202,7 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
     return block
 
 
-def parse_entries(file: str, doc: dict[str, Any]) -> list[Entry]:
+def parse_entries(file: str, doc: dict[str, Any], layer: int = 0) -> list[Entry]:
     """Validate one parsed table file and return its entries."""
     family = Path(file).stem
     entries = []
@@ -210,38 +217,45 @@ def parse_entries(file: str, doc: dict[str, Any]) -> list[Entry]:
             raise TableError(file, key, f"'{WHEN}' must be an array of tables ([[\"{key}\".when]])")
         base = _block(file, key, None, raw)
         when = [_block(file, key, i, b) for i, b in enumerate(when_raw)]
-        entries.append(Entry(file, key, base, when, pattern_regex(key) if is_pattern(key) else None))
+        entries.append(Entry(file, key, base, when, pattern_regex(key) if is_pattern(key) else None, layer))
     return entries
 
 
 class Table:
-    """All entries of a table directory, checked for conflicts under one torch version."""
+    """All entries of a table's layers (directories), checked for conflicts under one torch version."""
 
-    def __init__(self, directory: Path, entries: list[Entry], digest: str, files: list[Path]) -> None:
-        self.directory = directory
+    def __init__(self, directories: list[Path], entries: list[Entry], digest: str, files: list[Path]) -> None:
+        self.directories = directories
         self.entries = entries
         self.digest = digest
         self.files = files
-        self._by_key = {e.key: e for e in entries}
+        self._by_key: dict[str, list[Entry]] = {}
         # Patterns indexed by their literal head (the text before the first wildcard, cut at the '['), so a
         # probe id is only tried against patterns that can match it.
         self._patterns: dict[str, list[Entry]] = {}
         for e in entries:
             if e.pattern:
                 self._patterns.setdefault(_head(e.key), []).append(e)
+            else:
+                self._by_key.setdefault(e.key, []).append(e)
 
     @classmethod
-    def load(cls, directory: Path, torch_version: str, root: Path | None = None) -> "Table":
-        """Load and validate every ``*.toml`` in ``directory``; raise TableError on the first problem."""
-        directory = Path(directory)
-        files = table_files(directory)
+    def load(cls, directory: Path | list[Path], torch_version: str, root: Path | None = None) -> "Table":
+        """Load and validate every ``*.toml`` of a directory, or of several (layers, lowest first); raise
+        TableError on the first problem. A directory that does not exist contributes nothing."""
+        directories = [Path(d) for d in directory] if isinstance(directory, list) else [Path(directory)]
         digest = hashlib.sha256()
         entries: list[Entry] = []
-        for path in files:
-            label = _label(path, root)
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-            entries.extend(parse_entries(label, load_file(path, label)))
-        table = cls(directory, entries, digest.hexdigest(), files)
+        files: list[Path] = []
+        for layer, path_dir in enumerate(directories):
+            if layer:
+                digest.update(b"\0layer\0")
+            for path in table_files(path_dir):
+                label = _label(path, root)
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+                entries.extend(parse_entries(label, load_file(path, label), layer))
+                files.append(path)
+        table = cls(directories, entries, digest.hexdigest(), files)
         table.check_conflicts(torch_version)
         return table
 
@@ -253,7 +267,7 @@ class Table:
         for name in sorted(texts):
             digest.update(name.encode() + b"\0" + texts[name].encode() + b"\0")
             entries.extend(parse_entries(name, loads(texts[name], name)))
-        table = cls(Path("."), entries, digest.hexdigest(), [])
+        table = cls([], entries, digest.hexdigest(), [])
         table.check_conflicts(torch_version)
         return table
 
@@ -263,14 +277,9 @@ class Table:
             for device in devices.DEVICES:
                 entry.facts_for(version, device)
 
-    def entry(self, key: str) -> Entry | None:
-        return self._by_key.get(key)
-
     def matching(self, probe_id: str, torch_version: str | None = None) -> list[Entry]:
         found = [e for head in _heads(probe_id) for e in self._patterns.get(head, ()) if e.matches_id(probe_id)]
-        exact = self._by_key.get(probe_id)
-        if exact is not None:
-            found.append(exact)
+        found.extend(self._by_key.get(probe_id, ()))
         if torch_version is not None:
             version = torch_release(torch_version)
             found = [e for e in found if e.available(version)]
@@ -284,7 +293,7 @@ class Table:
         version = torch_release(torch_version)
         facts: dict[str, Any] = {}
         blocks: dict[str, Block] = {}
-        level: dict[str, tuple[int, int]] = {}
+        level: dict[str, tuple[int, int, int]] = {}
         for entry in entries:
             entry_facts, entry_blocks = entry.facts_for(version, device)
             for name, value in entry_facts.items():
@@ -298,15 +307,17 @@ class Table:
         return Resolved(facts, {n: b.describe() for n, b in blocks.items() if n in facts}, blocks,
                         [e.key for e in entries])
 
-    def stale_keys(self, probe_ids: set[str], torch_version: str | None = None) -> list[Entry]:
-        """Entries that match none of ``probe_ids`` (meaningful only after a full run).
+    def stale_keys(self, probe_ids: set[str], torch_version: str | None = None,
+                   checked: Callable[[Entry], bool] | None = None) -> list[Entry]:
+        """Entries that match none of ``probe_ids`` (meaningful only for entries whose probes all ran:
+        ``checked`` says which entries those are; default all).
 
         An entry whose own torch range excludes ``torch_version`` describes a probe that does not exist on this
         release, so it is never stale here.
         """
         version = torch_release(torch_version) if torch_version is not None else None
         return [e for e in self.entries
-                if (version is None or e.available(version))
+                if (version is None or e.available(version)) and (checked is None or checked(e))
                 and not (e.key in probe_ids if not e.pattern else any(e.matches_id(p) for p in probe_ids))]
 
 
