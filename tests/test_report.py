@@ -13,7 +13,7 @@ from autograd_conformance.result import ProbeResult
 
 RUN_INFO = {
     "run_name": "t", "torch_version": "2.13.0+cpu", "torch_git_version": None, "table_torch_version": "2.13.0+cpu",
-    "cuda_available": False, "mps_available": False, "python": "3.11", "platform": "linux", "pytest_args": [],
+    "devices": {"cpu": {"available": True}}, "python": "3.11", "platform": "linux", "pytest_args": [],
     "hypothesis": {}, "table_hash": "0" * 64, "table_dir": "suites/expectations", "harness_version": "0",
     "mode": "compare", "partial": False, "started": "s", "finished": "f", "duration": 1.0, "workers": 0,
     "numpy": None,

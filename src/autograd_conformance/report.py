@@ -16,7 +16,9 @@ from .files import write_atomic
 from .result import ProbeResult
 from .verdict import VERDICTS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Older report versions this harness still reads (upgraded on load).
+READABLE_VERSIONS = (1, 2)
 
 #: Fields that legitimately differ between two runs of the same suite on the same torch.
 VOLATILE_RUN_INFO = ("started", "finished", "duration", "pytest_args", "workers", "git_revision")
@@ -35,13 +37,15 @@ class RunInfo:
     table_torch_version: str
     table_hash: str
     torch_git_version: str | None = None
-    cuda_available: bool = False
-    mps_available: bool = False
+    #: Per known device: whether this machine has it, whether probes were generated for it, and how many ran.
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     python: str = ""
     platform: str = ""
     pytest_args: list[str] = field(default_factory=list)
     hypothesis: dict[str, Any] = field(default_factory=dict)
     table_dir: str = ""
+    #: The table's layers (directories), lowest first; ``table_dir`` is the top one.
+    table_dirs: list[str] = field(default_factory=list)
     harness_version: str = ""
     mode: str = "compare"
     partial: bool = False
@@ -131,11 +135,25 @@ def _validator() -> Any:
     return fastjsonschema.compile(schema())
 
 
+def upgrade(data: Any) -> Any:
+    """A report of an older schema version as the current version (version 1 had ``cuda_available`` and
+    ``mps_available`` where version 2 has ``devices``, and one table directory)."""
+    if not isinstance(data, dict) or data.get("schema_version") != 1:
+        return data
+    if not isinstance(data.get("run_info"), dict):
+        return {**data, "schema_version": SCHEMA_VERSION}  # the schema says what else is wrong
+    info = dict(data["run_info"])
+    flags = {"cpu": True, "cuda": info.pop("cuda_available", False), "mps": info.pop("mps_available", False)}
+    info["devices"] = {name: {"available": bool(flag)} for name, flag in flags.items()}
+    info.setdefault("table_dirs", [info.get("table_dir", "")])
+    return {**data, "schema_version": SCHEMA_VERSION, "run_info": info}
+
+
 def validate(data: Any, label: str = "report") -> None:
     """Raise ReportError with one line (file and the failing path) if ``data`` does not fit the schema."""
     if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
         raise ReportError(f"{label}: schema_version {data.get('schema_version')!r} is not supported "
-                          f"(this harness reads {SCHEMA_VERSION})")
+                          f"(this harness reads {', '.join(map(str, READABLE_VERSIONS))})")
     try:
         _validator()(data)
     except fastjsonschema.JsonSchemaException as error:
@@ -170,6 +188,7 @@ def load(path: Path) -> Report:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReportError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    data = upgrade(data)
     validate(data, str(path))
     return Report.from_json(data)
 
@@ -197,6 +216,8 @@ def load_stream(path: Path) -> Report:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise ReportError(f"{path}: not a readable result stream ({exc})") from None
     try:
+        run_info = upgrade({"schema_version": 1, "run_info": run_info})["run_info"] if "devices" not in run_info \
+            else run_info
         info = RunInfo.from_json({**run_info, "complete": False, "interrupted": interrupted})
         report = Report(info, [ProbeResult.from_json(r) for r in results])
     except (KeyError, TypeError) as exc:
