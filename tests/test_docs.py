@@ -1,23 +1,31 @@
-"""The README's generated parts stay in step with the code."""
+"""The README's generated parts stay in step with the code, and it reads right from the package page."""
 
+import re
 from pathlib import Path
 
 from autograd_conformance.facts import vocabulary_markdown
+from autograd_conformance.options import options_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def test_readme_lists_the_fact_vocabulary_as_generated():
-    assert vocabulary_markdown() in (ROOT / "README.md").read_text(), (
+    assert vocabulary_markdown() in README, (
         "README's facts table is out of date: paste the output of "
         "`python -c 'from autograd_conformance.facts import vocabulary_markdown as v; print(v())'`")
 
 
+def test_readme_lists_the_options_as_generated():
+    assert options_markdown() in README, (
+        "README's options table is out of date: paste the output of "
+        "`python -c 'from autograd_conformance.options import options_markdown as m; print(m())'`")
+
+
 def test_readme_lists_every_family():
-    readme = (ROOT / "README.md").read_text()
     families = sorted(p.stem.removeprefix("test_") for p in (ROOT / "suites").glob("test_*.py"))
     assert families, "no probe modules found"
-    missing = [f for f in families if f"| `{f}` | `suites/test_{f}.py` |" not in readme]
+    missing = [f for f in families if f"| `{f}` | `suites/test_{f}.py` |" not in README]
     assert not missing, f"README's family list lacks: {missing}"
 
 
@@ -25,3 +33,32 @@ def test_every_family_has_a_table_file():
     modules = {p.stem.removeprefix("test_") for p in (ROOT / "suites").glob("test_*.py")}
     tables = {p.stem for p in (ROOT / "suites" / "expectations").glob("*.toml")}
     assert modules == tables
+
+
+def test_the_probe_writing_guide_is_in_the_readme_as_shipped():
+    """suites/README.md ships in the wheel; the README (the package page) carries the same text."""
+    guide = (ROOT / "suites" / "README.md").read_text()
+    inside = re.search(r"<!-- guide:.*?-->\n(.*?)<!-- /guide -->", README, re.S).group(1)
+    assert inside == guide, "README's 'Writing probes' section differs from suites/README.md: copy it over"
+
+
+def test_readme_links_work_from_the_package_page():
+    """On the package index relative links break: every link is absolute or an anchor of the README itself."""
+    links = re.findall(r"\]\(([^)\s]+)\)", README)
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", README, re.M)}
+    relative = [link for link in links if not link.startswith(("http://", "https://", "#"))]
+    assert not relative, f"relative links: {relative}"
+    dangling = [link for link in links if link.startswith("#") and link[1:] not in anchors]
+    assert not dangling, f"anchors with no heading: {dangling}"
+
+
+def test_the_example_workflow_is_the_one_the_package_writes():
+    shipped = ROOT / "src" / "autograd_conformance" / "templates" / "conformance-workflow.yml"
+    assert shipped.read_text() == (ROOT / ".github" / "workflows" / "conformance.yml").read_text()
+
+
+def test_the_example_workflow_uses_only_the_installed_package():
+    text = (ROOT / ".github" / "workflows" / "conformance.yml").read_text()
+    assert "autograd-conformance run" in text and "pip install" in text
+    assert not re.search(r"\btox\b|suites/|pip install -e", text), "the example must not need this repository"

@@ -13,12 +13,12 @@ import autograd_conformance
 PACKAGE = Path(autograd_conformance.__file__).parent
 LAYERS = [
     ("vocabulary", {"facts", "devices", "normalize", "ids", "files"}),
-    ("probe-facing", {"observe", "dimensions", "registry", "invariants"}),
+    ("probe-facing", {"observe", "dimensions", "registry", "invariants", "opdb"}),
     ("table", {"tablefile", "expectations", "compact"}),
     ("judging", {"verdict", "result"}),
     ("outputs", {"report", "stream", "summary", "repro", "diff", "html", "synthetic"}),
     ("recording", {"record", "merge"}),
-    ("entry points", {"options", "items", "session", "plugin", "cli", "direct"}),
+    ("entry points", {"probes", "options", "items", "session", "plugin", "cli", "direct"}),
 ]
 LAYER_OF = {module: index for index, (_, modules) in enumerate(LAYERS) for module in modules}
 

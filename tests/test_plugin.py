@@ -47,8 +47,10 @@ def test_green_run_writes_a_schema_valid_report(project):
     assert by_id["fam/test_sum"]["observation"] == {
         "y.grad_fn": "SumBackward0", "y.is_leaf": False, "y.requires_grad": True}
     assert by_id["fam/test_sum"]["doc"] == "sum of a leaf that requires grad has SumBackward0."
-    assert by_id["fam/test_leaf[cuda]"]["verdict"] in ("skipped", "pass")
-    assert report["summary"]["total"] == len(report["probes"]) == 4
+    generated = [d for d, info in report["run_info"]["devices"].items() if info["generated"]]
+    assert generated[0] == "cpu" and all(report["run_info"]["devices"][d]["available"] for d in generated)
+    assert sorted(i for i in by_id if i.startswith("fam/test_leaf")) == sorted(f"fam/test_leaf[{d}]" for d in generated)
+    assert report["summary"]["total"] == len(report["probes"]) == 1 + len(generated)
     assert report["sources"]["fam"]["file"] == "suites/test_fam.py"
     html = (project.root / "reports" / f"{report['run_info']['run_name']}.html").read_text()
     assert "fam/test_sum" in html

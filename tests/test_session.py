@@ -8,6 +8,7 @@ import pytest
 
 from autograd_conformance.expectations import Table
 from autograd_conformance.options import RunOptions
+from autograd_conformance.probes import Suite
 from autograd_conformance.report import load
 from autograd_conformance.result import Location, ProbeResult
 from autograd_conformance.session import EXIT_HARNESS, EXIT_TABLE, EXIT_TOO_FEW, ConformanceSession
@@ -26,9 +27,11 @@ def make_session(tmp_path: Path, table: str = TABLE, **options) -> ConformanceSe
     (tmp_path / "suites" / "expectations").mkdir(parents=True, exist_ok=True)
     (tmp_path / "suites" / "expectations" / "fam.toml").write_text(table)
     (tmp_path / "suites" / "test_fam.py").write_text("def test_a(obs, device):\n    pass\n")
-    opts = RunOptions(root=tmp_path, table_dir=tmp_path / "suites" / "expectations", report_dir=tmp_path / "reports",
-                      run_name="run", torch_version="2.13.0+cpu", table_version="2.13.0+cpu", **options)
-    return ConformanceSession(opts, Table.load(opts.table_dir, opts.table_version, tmp_path))
+    suite = Suite(tmp_path / "suites", tmp_path / "suites" / "expectations")
+    options.setdefault("covered", (suite.directory,))
+    opts = RunOptions(root=tmp_path, suites=(suite,), report_dir=tmp_path / "reports", run_name="run",
+                      torch_version="2.13.0+cpu", table_version="2.13.0+cpu", **options)
+    return ConformanceSession(opts, Table.load(opts.table_dirs, opts.table_version, tmp_path))
 
 
 def probe(pid: str, observation: dict, device: str | None = None) -> ProbeResult:

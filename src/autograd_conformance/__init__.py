@@ -9,7 +9,7 @@ Vocabulary and policy
 Probe-facing: what probe modules import
     ``observe`` (the ``Observation`` recorder and the probe context), ``dimensions`` (shared dtype and grad-mode
     parametrize lists), ``registry`` (ops with their declared autograd class), ``invariants`` (hypothesis
-    properties inside probes).
+    properties inside probes), ``opdb`` (torch's OpInfo database, imported without side effects).
 The table
     ``tablefile`` (TOML documents to and from disk), ``expectations`` (the table's meaning: resolution per
     probe id, torch version and device), ``compact`` (folding rows into patterns, with its resolution check).
@@ -25,9 +25,13 @@ Recording: writing the table from what torch did
     ``record`` (the live-run recorder, ``pytest --ac-record``), ``merge`` (the saved-runs recorder,
     ``autograd-conformance record``).
 Entry points
-    ``plugin`` (pytest options, fixtures and thin hooks), ``session`` (one run: options to exit status),
+    ``probes`` (probe suites and modules: where probes live, the ``obs`` fixture they get), ``plugin``
+    (pytest options and thin hooks), ``session`` (one run: options to exit status),
     ``options`` (``RunOptions``, parsed once), ``items`` (pytest items as probes), ``cli`` (the
     ``autograd-conformance`` command), ``direct`` (probes without pytest: the benchmark's floor).
+
+(PYTEST_DONT_REWRITE: ``autograd-conformance run`` imports the package before pytest starts; the harness
+states its checks as errors, not asserts, so nothing is lost by not rewriting it.)
 """
 
 __version__ = "0.1.0"

@@ -126,14 +126,112 @@ def _cmd_record(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+RUN_HELP = """\
+usage: autograd-conformance run [PYTEST ARGS ...]
+
+Run the bundled conformance suite against the installed torch, from any directory, and write
+./reports/<run-name>.json and .html. Every argument is pytest's (-n auto, -k, -m, -x, ...) or the plugin's
+(--ac-*; see 'pytest --help'). The suite runs with its own pytest configuration, not the one of the project
+you start it from. Paths you add (your own probe suites) run together with it, e.g.
+  autograd-conformance run -n auto
+  autograd-conformance run -m "not ops" --ac-report-dir=out
+  autograd-conformance run tests/autograd --ac-expectations=tests/autograd/expectations
+
+exit status: 0 every probe conforms; 1 autograd behaves differently; 3 the harness broke; 4 the table is
+broken; 5 too few probes ran (--ac-min-probes); 2 interrupted or a usage error
+"""
+
+
+def run(pytest_args: list[str]) -> int:
+    """``autograd-conformance run``: pytest on the bundled suite with its packaged configuration."""
+    import pytest
+
+    from .probes import bundled_suite
+
+    if pytest_args[:1] in (["-h"], ["--help"]):
+        print(RUN_HELP, end="")
+        return EXIT_OK
+    suite = bundled_suite()
+    if suite is None:
+        raise CliError("the bundled suite (autograd_conformance.suites) is not installed with this package")
+    here = Path.cwd()
+    ini = Path(__file__).with_name("conformance.ini")
+    argv = ["-p", "autograd_conformance.plugin", "-c", str(ini), "--rootdir", str(suite.directory.parent),
+            "-o", f"cache_dir={here / '.pytest_cache'}"]
+    if not any(a == "--ac-report-dir" or a.startswith("--ac-report-dir=") for a in pytest_args):
+        argv.append(f"--ac-report-dir={here / 'reports'}")
+    return int(pytest.main([*argv, str(suite.directory), *pytest_args]))
+
+
+WORKFLOW = Path(".github") / "workflows" / "autograd-conformance.yml"
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    table = directory / "expectations"
+    if table.is_dir():
+        raise CliError(f"{table}: a table is already there")
+    if args.ci and WORKFLOW.exists():
+        raise CliError(f"{WORKFLOW}: a workflow is already there")
+    table.mkdir(parents=True)
+    if args.ci:
+        from importlib import resources
+
+        text = resources.files(__package__).joinpath("templates", "conformance-workflow.yml").read_text()
+        write_atomic(WORKFLOW, text.replace('PROBES: "tests/autograd"', f'PROBES: "{directory.as_posix()}"'))
+        print(f"wrote {WORKFLOW} (set CURRENT_TORCH to your pin)")
+    module = directory / f"test_{args.family}.py"
+    if not module.exists() and not list(directory.glob("test_*.py")):
+        module.write_text(STARTER_PROBE)
+        print(f"wrote {module} (a starter probe: replace it with your own assumptions)")
+    print(f"created {table}\n"
+          f"next: add to your pytest configuration\n"
+          f"  ac_expectations = {table.as_posix()}\n"
+          f"then record what torch does and review it:\n"
+          f"  pytest {directory.as_posix()} --ac-record\n"
+          f"  git diff {table.as_posix()}")
+    return EXIT_OK
+
+
+STARTER_PROBE = '''"""Our own assumptions about autograd: each probe records facts, the table says what we rely on."""
+
+import torch
+
+
+def test_detach_shares_storage(obs, device):
+    """detach() returns a leaf without grad that shares storage and the version counter."""
+    x = torch.ones(3, device=device, requires_grad=True)
+    y = x.detach()
+    y.add_(1)
+    obs.facts_of("y", y, "is_leaf", "requires_grad", "version")
+    obs.fact("storage.same", y.data_ptr() == x.data_ptr())
+'''
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="autograd-conformance",
-        description="Work with the autograd-conformance expectations table and saved reports.",
+        description="Run the autograd conformance suite, and work with its expectations table and saved reports.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run the suite itself with pytest (see README). Exit status: 0 ok, 1 differences, 2 bad input.",
+        epilog="Exit status of the commands on reports and tables: 0 ok, 1 differences, 2 bad input "
+               "('run' has pytest's, see 'run --help').",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the bundled conformance suite (pytest arguments pass through; see run --help)",
+                   add_help=False)
+
+    init = sub.add_parser(
+        "init", help="start a probe suite of your own: a table directory and a starter probe",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Create DIRECTORY/expectations/ (your table) and, if DIRECTORY has no probe module yet, a "
+                    "starter probe; then say what to add to your pytest configuration.",
+        epilog="examples:\n  autograd-conformance init tests/autograd\n  autograd-conformance init tests/autograd --ci")
+    init.add_argument("directory", help="where your probe modules live (e.g. tests/autograd)")
+    init.add_argument("--family", default="assumptions", help="the starter module's family (default: assumptions)")
+    init.add_argument("--ci", action="store_true",
+                      help=f"also write the CI gate for GitHub Actions to {WORKFLOW} (run from your repository's root)")
+    init.set_defaults(func=_cmd_init)
 
     facts = sub.add_parser("facts", help="print the fact vocabulary as a Markdown table",
                            description="Print the fact vocabulary (the README's facts section is this output).")
@@ -207,9 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["run"]:  # every further argument is pytest's: argparse must not see them
+            return run(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except CliError as exc:
         print(f"autograd-conformance: error: {exc}", file=sys.stderr)

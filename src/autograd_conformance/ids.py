@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def probe_id(nodeid: str) -> tuple[str, str]:
-    """(family, probe id) from a node id: ``suites/test_leaf.py::test_x[cpu]`` -> (``leaf``, ``leaf/test_x[cpu]``)."""
-    path, _, rest = nodeid.partition("::")
-    stem = Path(path).stem
+def probe_id(nodeid: str, path: Path | None = None) -> tuple[str, str]:
+    """(family, probe id) from a node id: ``suites/test_leaf.py::test_x[cpu]`` -> (``leaf``, ``leaf/test_x[cpu]``).
+
+    The family comes from the module's file name: ``path`` when given (a node id of a module collected outside
+    the rootdir may not name its file), else the node id's file part.
+    """
+    file, _, rest = nodeid.partition("::")
+    stem = Path(path).stem if path is not None else Path(file).stem
     family = stem[len("test_"):] if stem.startswith("test_") else stem
     return family, f"{family}/{rest.replace('::', '.')}"
 

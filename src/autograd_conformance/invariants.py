@@ -28,22 +28,17 @@ PROFILES = {
 }
 
 
-#: Our profiles as settings objects of our own: importing torch.testing._internal registers a different "dev"
-#: profile and loads it, so properties never read hypothesis' global profile after start-up.
+#: Our profiles as settings objects of our own, never registered with hypothesis: a host project's profiles
+#: (its own "ci", say) stay as they are, and importing torch.testing._internal (which registers a "dev"
+#: profile and loads it) does not change what properties run with. ``--ac-hypothesis-profile`` chooses.
 _OWN = {name: settings(**options) for name, options in PROFILES.items()}
 _active = ("ci", _OWN["ci"])
 
 
-def register_profiles() -> None:
-    """Make the names known to ``--hypothesis-profile``."""
-    for name, profile in _OWN.items():
-        settings.register_profile(name, profile)
-
-
 def activate(name: str) -> None:
-    """Choose the profile properties run with (ours by name, else whatever hypothesis has under that name now)."""
+    """Choose the profile properties run with (one of PROFILES)."""
     global _active
-    _active = (name, _OWN[name] if name in _OWN else settings.get_profile(name))
+    _active = (name, _OWN[name])
 
 
 def active_profile() -> str:

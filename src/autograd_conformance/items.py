@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,13 +12,15 @@ import pytest
 from .ids import probe_id
 from .repro import call_line
 from .result import Location, ProbeResult
+from .probes import ProbeModule
 
 #: The fixture that makes a test function a probe.
 OBS = "obs"
 
 
 def is_probe(item: pytest.Item) -> bool:
-    return OBS in getattr(item, "fixturenames", ())
+    """A test of a probe-suite module that asks for ``obs``."""
+    return OBS in getattr(item, "fixturenames", ()) and isinstance(item.getparent(pytest.Module), ProbeModule)
 
 
 def device_of(item: pytest.Item) -> str | None:
@@ -48,13 +51,24 @@ def _json_param(value: Any) -> Any:
     return f"<{type(value).__name__}>"
 
 
+def _display_path(item: pytest.Item) -> str:
+    """The module's path relative to the rootdir; for a module outside it (the installed bundled suite run
+    from a project), relative to the directory above its suite: ``suites/test_leaf.py``."""
+    path, root = Path(item.path), Path(item.config.rootpath)
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.relative_to(path.parent.parent).as_posix()
+
+
 def result_of(item: pytest.Item, verdict: str, observation: dict[str, Any] | None = None,
               message: str | None = None) -> ProbeResult:
     """A result for this probe with its identity filled in (the session fills in what the table expected)."""
-    family, pid = probe_id(item.nodeid)
+    family, pid = probe_id(item.nodeid, item.path)
     device = device_of(item)
     callspec = getattr(item, "callspec", None)
-    file, line, _ = item.location
+    _, line, _ = item.location
+    file = _display_path(item)
     func = getattr(item, "function", None)
     doc = (func.__doc__ or "").strip() or None if func is not None else None
     end_line = repro = None

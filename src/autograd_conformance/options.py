@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import devices
 from .facts import GATES
+from .invariants import PROFILES
+from .record import INIT as RECORD_INIT
+from .probes import Suite, suites_for
 
 _RUN_NAME = re.compile(r"^[\w.+-]+$")
 
@@ -17,9 +22,90 @@ class OptionError(ValueError):
 
 
 @dataclass(frozen=True)
+class Option:
+    """One ``--ac-*`` option (and its ini twin, if any): registered with pytest and documented in the README
+    from this declaration."""
+
+    flag: str
+    help: str
+    metavar: str | None = None
+    ini: str | None = None
+    ini_type: str | None = None
+    ini_default: Any = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+OPTIONS: list[Option] = [
+    Option("--ac-record", "write observations into the table instead of failing: `new` (the default) adds rows "
+           "and facts the table lacks and never changes an existing fact; `all` also rewrites facts that differ "
+           "(in the block in force); `init` is `new` that may create the table directory. Writes into the top "
+           "table layer (yours), never into the installed bundled table",
+           metavar="[new|all|init]", kwargs={"nargs": "?", "const": "new", "choices": ("new", "all", "init")}),
+    Option("--ac-expectations", "a table directory of your own, whose parent directory holds your probe modules "
+           "(repeatable; later layers override earlier ones and the bundled table; the option is relative to "
+           "where pytest starts, the ini value to the ini file)",
+           metavar="DIR", ini="ac_expectations", ini_type="paths", ini_default=[], kwargs={"action": "append"}),
+    Option("--ac-report-dir", "where `<run-name>.json` and `.html` are written (the option is relative to where "
+           "pytest starts, the ini value to the rootdir)", metavar="DIR", ini="ac_report_dir",
+           ini_default="reports"),
+    Option("--ac-run-name", "the report's file name without extension (default `torch-<torch version>`)",
+           metavar="NAME"),
+    Option("--ac-torch-version", "resolve the table as if this torch version were installed", metavar="VERSION"),
+    Option("--ac-devices", f"the devices to generate probes for, e.g. `cpu,cuda` (default: each of "
+           f"{', '.join(devices.DEVICES)} this machine has; asking for an absent one is an error)",
+           metavar="LIST"),
+    Option("--ac-gate", "what fails a probe: `all` differences (the default) or only `semantic` ones; text "
+           "drift (messages, warnings) is still reported", metavar="all|semantic", ini="ac_gate",
+           ini_default="all", kwargs={"choices": GATES}),
+    Option("--ac-min-probes", "exit 5 when fewer than N probes ran (guards CI against a half-collected run)",
+           metavar="N", ini="ac_min_probes", ini_default="0", kwargs={"type": int}),
+    Option("--ac-timeout", "per-probe time limit in seconds; a probe that runs longer gets verdict `timeout` "
+           "(0 disables)", metavar="SECONDS", ini="ac_timeout", ini_default="60", kwargs={"type": float}),
+    Option("--ac-allow-missing", "report probes without a table row as `missing` without failing them",
+           kwargs={"action": "store_true"}),
+    Option("--ac-hypothesis-profile", "the examples the property probes draw: `ci` (the default: 100, "
+           "derandomized), `dev` (15, random) or `thorough` (1000); hypothesis' own profiles are left alone",
+           metavar="NAME", kwargs={"choices": tuple(PROFILES)}),
+    Option("--ac-no-html", "write only the JSON report, not the HTML page beside it",
+           kwargs={"action": "store_true"}),
+]
+
+
+def register(parser: Any) -> None:
+    """Add every option, and its ini value, to pytest's parser (one group, one prefix)."""
+    group = parser.getgroup("autograd-conformance", "autograd-conformance: probes, expectations table, reports")
+    for option in OPTIONS:
+        kwargs = dict(option.kwargs)
+        flag_only = kwargs.get("action") == "store_true"
+        if not flag_only and kwargs.get("nargs") != "?":
+            kwargs["metavar"] = option.metavar
+        text = option.help.replace("`", "'") + (f" (ini: {option.ini})" if option.ini else "")
+        group.addoption(option.flag, dest=option.dest, default=False if flag_only else None,
+                        help=text.replace("%", "%%"), **kwargs)
+        if option.ini:
+            ini_type = {"type": option.ini_type} if option.ini_type else {}
+            parser.addini(option.ini, option.help.replace("`", ""), default=option.ini_default, **ini_type)
+
+
+def options_markdown() -> str:
+    """The options as a Markdown table (the README's options section is generated from this)."""
+    lines = ["| option | ini | meaning |", "|---|---|---|"]
+    for option in OPTIONS:
+        flag = f"{option.flag} {option.metavar}" if option.metavar else option.flag
+        ini = f"`{option.ini}`" if option.ini else ""
+        lines.append(f"| `{flag.replace('|', '&#124;')}` | {ini} | {option.help.replace('|', '&#124;')} |")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
 class RunOptions:
     root: Path
-    table_dir: Path
+    #: The probe suites of this run: the bundled one first, then the team's; their tables are the layers.
+    suites: tuple[Suite, ...]
     report_dir: Path
     run_name: str
     torch_version: str
@@ -30,12 +116,24 @@ class RunOptions:
     gate: str = "all"
     min_probes: int = 0
     timeout: float = 60.0
-    #: Why the selection is narrower than the whole suite (``-k``, ``-m``, ``--lf``, a node id, ...), or None.
+    hypothesis_profile: str = "ci"
+    #: The devices probes are generated for, and those left out because this machine lacks them.
+    devices: tuple[str, ...] = (devices.REFERENCE,)
+    absent_devices: tuple[str, ...] = ()
+    #: Why the selection is narrower than whole suites (``-k``, ``-m``, ``--lf``, a node id, ...), or None.
     narrowed_by: str | None = None
+    #: The suites whose every module the run's arguments reach (their own rows can be checked for staleness).
+    covered: tuple[Path, ...] = field(default_factory=tuple)
 
     @property
-    def suites_dir(self) -> Path:
-        return self.table_dir.parent
+    def table_dirs(self) -> list[Path]:
+        """The table's layers, lowest first: a higher layer's facts override a lower one's."""
+        return [s.table_dir for s in self.suites]
+
+    @property
+    def record_dir(self) -> Path:
+        """Where record mode writes: the top layer (the team's own table when it has one)."""
+        return self.suites[-1].table_dir
 
     @property
     def report_path(self) -> Path:
@@ -45,54 +143,108 @@ class RunOptions:
     def from_config(cls, config: Any, torch_version: str) -> "RunOptions":
         """Read the options of a pytest config; raises OptionError naming the bad option."""
         root = Path(config.rootpath)
+        invocation = Path(config.invocation_params.dir)
 
-        def path(value: str) -> Path:
-            p = Path(value)
-            return p if p.is_absolute() else root / p
-
-        def number(option: str, ini: str, kind: type) -> Any:
+        def number(option: str, kind: type) -> Any:
             value = config.getoption(option)
             if value is not None:
                 return value
             try:
-                return kind(config.getini(ini))
+                return kind(config.getini(option))
             except ValueError:
-                raise OptionError(f"{ini} = {config.getini(ini)!r} is not a number") from None
+                raise OptionError(f"{option} = {config.getini(option)!r} is not a number") from None
 
         gate = config.getoption("ac_gate") or config.getini("ac_gate")
         if gate not in GATES:
             raise OptionError(f"ac_gate = {gate!r}: use {' or '.join(repr(g) for g in GATES)}")
-        record = config.getoption("ac_record")
         run_name = config.getoption("ac_run_name") or f"torch-{torch_version}"
         if not _RUN_NAME.match(run_name):
             raise OptionError(f"--ac-run-name {run_name!r}: use letters, digits, '.', '_', '+', '-'")
-        table_dir = path(config.getoption("ac_expectations") or config.getini("ac_expectations"))
+        profile = config.getoption("ac_hypothesis_profile") or "ci"
+        if profile not in PROFILES:
+            raise OptionError(f"--ac-hypothesis-profile {profile!r}: use one of {', '.join(PROFILES)}")
+        report_dir = config.getoption("ac_report_dir")
+        report_dir = invocation / report_dir if report_dir else root / config.getini("ac_report_dir")
+        suites = tuple(suites_for(table_dirs(config)))
+        if not suites:
+            raise OptionError("no probe suite: the bundled suite is not installed and no ac_expectations is set")
+        chosen, absent = select_devices(config.getoption("ac_devices"))
         return cls(
-            root=root, table_dir=table_dir,
-            report_dir=path(config.getoption("ac_report_dir") or config.getini("ac_report_dir")),
-            run_name=run_name, torch_version=torch_version,
+            root=root, suites=suites, report_dir=report_dir, run_name=run_name, torch_version=torch_version,
             table_version=config.getoption("ac_torch_version") or torch_version,
-            record=record, allow_missing=bool(config.getoption("ac_allow_missing")),
-            html=not config.getoption("ac_no_html"), gate=gate,
-            min_probes=number("ac_min_probes", "ac_min_probes", int),
-            timeout=number("ac_timeout", "ac_timeout", float),
-            narrowed_by=_narrowed_by(config, table_dir.parent),
-        )
+            record=config.getoption("ac_record"), allow_missing=bool(config.getoption("ac_allow_missing")),
+            html=not config.getoption("ac_no_html"), gate=gate, min_probes=number("ac_min_probes", int),
+            timeout=number("ac_timeout", float), hypothesis_profile=profile, devices=chosen,
+            absent_devices=absent, narrowed_by=narrowed_by(config, suites),
+            covered=tuple(s.directory for s in suites if covers(config, s)))
 
 
-def _narrowed_by(config: Any, suites: Path) -> str | None:
-    """Why this invocation selects less than the whole suite, from its options and arguments."""
+def table_dirs(config: Any) -> list[Path]:
+    """The table directories a config names: ``--ac-expectations`` (relative to where pytest was started)
+    or else the ini's ``ac_expectations`` (relative to the ini file)."""
+    given = config.getoption("ac_expectations")
+    if given:
+        invocation = Path(config.invocation_params.dir)
+        return [invocation / p for p in given]
+    return [Path(p) for p in config.getini("ac_expectations")]
+
+
+def select_devices(requested: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(devices to generate probes for, known devices left out as absent); a requested absent or unknown
+    device is an OptionError."""
+    if requested:
+        names = tuple(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
+        unknown = [n for n in names if not devices.is_device(n)]
+        if unknown or not names:
+            raise OptionError(f"--ac-devices={requested}: unknown device {', '.join(unknown) or '(none given)'} "
+                              f"(known: {', '.join(devices.DEVICES)})")
+        missing = [n for n in names if not devices.available(n)]
+        if missing:
+            raise OptionError(f"--ac-devices={requested}: {', '.join(missing)} is not available on this machine")
+        return names, tuple(d for d in devices.DEVICES if d not in names and not devices.available(d))
+    present = tuple(d for d in devices.DEVICES if devices.available(d))
+    return present, tuple(d for d in devices.DEVICES if d not in present)
+
+
+def _arg_paths(config: Any) -> list[tuple[str, Path | None]]:
+    """Each argument with the path it names (module names too, with --pyargs); None for node ids."""
+    invocation = Path(config.invocation_params.dir)
+    out = []
+    for arg in config.args:
+        if "::" in arg:
+            out.append((arg, None))
+            continue
+        path = (invocation / arg).resolve()
+        if not path.exists() and getattr(config.option, "pyargs", False):
+            try:
+                spec = importlib.util.find_spec(arg)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.submodule_search_locations:
+                path = Path(list(spec.submodule_search_locations)[0]).resolve()
+            elif spec is not None and spec.origin:
+                path = Path(spec.origin).resolve()
+        out.append((arg, path))
+    return out
+
+
+def narrowed_by(config: Any, suites: tuple[Suite, ...] | list[Suite]) -> str | None:
+    """Why this invocation selects less than whole suites (a suite it does not touch at all does not count),
+    from its options and arguments."""
     opt = config.option
     for attr, label in (("keyword", "-k"), ("markexpr", "-m"), ("lf", "--lf"), ("deselect", "--deselect"),
                         ("stepwise", "--stepwise")):
         if getattr(opt, attr, None):
             return label
-    suites = suites.resolve()
-    invocation = Path(config.invocation_params.dir)
-    for arg in config.args:
-        if "::" in arg:
+    for arg, path in _arg_paths(config):
+        if path is None:
             return f"a node id ({arg})"
-        target = (invocation / arg).resolve()
-        if not (target == suites or target in suites.parents):
-            return f"a path argument ({arg})"
+        if any(s.directory in path.parents for s in suites):
+            return f"a path inside a suite ({arg})"
     return None
+
+
+def covers(config: Any, suite: Suite) -> bool:
+    """Whether an argument names the suite's directory or one above it (so every probe module is collected)."""
+    return any(path is not None and (path == suite.directory or path in suite.directory.parents)
+               for _, path in _arg_paths(config))

@@ -1,33 +1,39 @@
-"""The pytest plugin: options, configuration, the probe fixtures, and hooks that hand off to the session.
+"""The pytest plugin: options, configuration, and hooks that hand off to the session.
 
-A probe is any test that asks for the ``obs`` fixture. The work of a run (judging, collecting results,
-writing the report, the exit status, the summary lines) is done by ``session.ConformanceSession``. Each
-probe's result travels back to the controller in ``report.user_properties`` (pytest-xdist forwards those), so
-the report and record mode work the same with ``-n 0`` and ``-n N``; only the controller writes files.
+Registered through the ``pytest11`` entry point, it is inert in a project until a run collects probes: it
+defines no fixture, loads no hypothesis profile, installs no signal handler and writes no report before
+then. Probes are the tests of probe-suite modules (``suites.ProbeModule``) that ask for ``obs``; once
+collected, a ``session.ConformanceSession`` is started and does the work (judging, results, report, exit
+status, summary lines). Each probe's result travels back to the controller in ``report.user_properties``
+(pytest-xdist forwards those), so the report and record mode work the same with ``-n 0`` and ``-n N``; only
+the controller writes files.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import devices, items
-from .facts import GATES
-from .invariants import activate, active_profile, register_profiles
-from .observe import Observation, ProbeError, probe_context
-from .record import MODES as RECORD_MODES, NEW
+from . import options
+from .invariants import activate
+from .observe import ProbeError
+from .options import OptionError, select_devices, table_dirs
 from .result import ProbeResult
 from .session import ConformanceSession, RunContext, SessionError
+from .probes import OBSERVATION, ProbeModule, Suite, suite_of, suites_for
 from .verdict import ERROR, SKIPPED
 
 PROP = "autograd_conformance"
-_SESSION = pytest.StashKey[ConformanceSession]()
-_OBS = pytest.StashKey[Observation]()
+_PLUGIN = pytest.StashKey["Conformance"]()
 _RESULT = pytest.StashKey[ProbeResult]()
+MARKERS = ("ops: the op-wide fingerprint over torch's OpInfo database (deselect with -m 'not ops')",)
 
 
 class ConformanceFailure(AssertionError):
@@ -35,63 +41,60 @@ class ConformanceFailure(AssertionError):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("autograd-conformance", "autograd-conformance: probes, expectations table, reports")
-    group.addoption("--ac-record", nargs="?", const=NEW, default=None, choices=RECORD_MODES, dest="ac_record",
-                    help="write observations into the table instead of failing: 'new' (default) adds rows and "
-                         "facts the table lacks and never changes an existing fact; 'all' also rewrites facts "
-                         "that differ")
-    group.addoption("--ac-expectations", dest="ac_expectations", metavar="DIR",
-                    help="the expectations table directory (ini: ac_expectations)")
-    group.addoption("--ac-report-dir", dest="ac_report_dir", metavar="DIR",
-                    help="where <run-name>.json is written (ini: ac_report_dir)")
-    group.addoption("--ac-run-name", dest="ac_run_name", metavar="NAME",
-                    help="report file name without extension (default: torch-<torch version>)")
-    group.addoption("--ac-torch-version", dest="ac_torch_version", metavar="VERSION",
-                    help="resolve the table as if this torch version were installed (default: the installed one)")
-    group.addoption("--ac-no-html", action="store_true", dest="ac_no_html",
-                    help="write only the JSON report, not <run-name>.html beside it")
-    group.addoption("--ac-gate", choices=GATES, dest="ac_gate", default=None,
-                    help="what fails a probe: 'all' differences (default) or only 'semantic' ones, while text "
-                         "drift (messages, warnings) is still reported (ini: ac_gate)")
-    group.addoption("--ac-min-probes", type=int, dest="ac_min_probes", default=None, metavar="N",
-                    help="exit 5 when fewer than N probes ran (guards CI against a half-collected run; "
-                         "ini: ac_min_probes)")
-    group.addoption("--ac-timeout", type=float, dest="ac_timeout", default=None, metavar="SECONDS",
-                    help="per-probe time limit; a probe that runs longer gets verdict 'timeout' "
-                         "(default 60, 0 disables; ini: ac_timeout)")
-    group.addoption("--ac-allow-missing", action="store_true", dest="ac_allow_missing",
-                    help="report probes without a table row as 'missing' without failing them")
-    parser.addini("ac_expectations", "the expectations table directory", default="suites/expectations")
-    parser.addini("ac_report_dir", "where reports are written", default="reports")
-    parser.addini("ac_gate", "what fails a probe: all differences or only semantic ones", default="all")
-    parser.addini("ac_min_probes", "exit 5 when fewer probes ran", default="0")
-    parser.addini("ac_timeout", "per-probe time limit in seconds (0 disables)", default="60")
-
-
-register_profiles()  # before hypothesis' own pytest_configure loads --hypothesis-profile
+    options.register(parser)
 
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _context(config: pytest.Config) -> RunContext:
-    dist = getattr(config.option, "dist", "no") != "no"
-    return RunContext(
-        pytest_args=list(config.invocation_params.args),
-        workers=len(getattr(config.option, "tx", None) or []) if dist else 0,
-        hypothesis={"profile": active_profile(), "seed": config.getoption("hypothesis_seed", None)})
+class Conformance:
+    """The plugin's per-run state: which suites hold probes, and the session once probes are collected."""
 
-
-class _Hooks:
-    """The hooks pytest calls without the config, handed to the session (registered as a plugin object)."""
-
-    def __init__(self, session: ConformanceSession, config: pytest.Config) -> None:
-        self.session, self.config = session, config
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.suites: list[Suite] = suites_for(table_dirs(config))
+        self.session: ConformanceSession | None = None
+        self.error: str | None = None
         self.previous_sigterm: Any = None
 
+    def activate(self) -> ConformanceSession | None:
+        """Start the session (once): parse the options, load the table. On the controller a bad option or
+        table stops the run (exit 4); a worker keeps the error for its probes (the controller stops first)."""
+        if self.session is not None or self.error is not None:
+            return self.session
+        dist = getattr(self.config.option, "dist", "no") != "no"
+        context = RunContext(pytest_args=list(self.config.invocation_params.args),
+                             workers=len(getattr(self.config.option, "tx", None) or []) if dist else 0)
+        try:
+            self.session = ConformanceSession.from_config(self.config, context)
+        except SessionError as exc:
+            self.error = f"autograd-conformance: {exc}"
+            if not _is_worker(self.config):
+                raise pytest.UsageError(self.error) from None
+            return None
+        activate(self.session.options.hypothesis_profile)
+        # SIGTERM ends the run like Ctrl-C (the last complete report kept), unless the project handles
+        # SIGTERM itself: a handler of its own is left as it is.
+        if (not _is_worker(self.config) and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
+            self.previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        return self.session
+
+    @functools.cached_property
+    def devices(self) -> tuple[str, ...]:
+        """The devices probes are generated for (a bad --ac-devices is reported when the session starts)."""
+        try:
+            return select_devices(self.config.getoption("ac_devices"))[0]
+        except OptionError:
+            return (devices.REFERENCE,)
+
+    def in_suite(self, path: Path) -> bool:
+        return suite_of(path, self.suites) is not None
+
+    # Hooks pytest calls without the config: this object is registered as a plugin.
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if _is_worker(self.config):
+        if self.session is None or _is_worker(self.config):
             return
         for name, payload in report.user_properties:
             if name == PROP:
@@ -100,24 +103,28 @@ class _Hooks:
             self.session.worker_crashed(report.nodeid, str(report.longrepr))
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self.session.deselected += len(items)
+        if self.session is not None:
+            self.session.deselected += len(items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The controller of an xdist run learns from a worker's collection whether probes will run."""
+        if self.session is None and self.error is None and any(self._probe_nodeid(i) for i in ids):
+            self.activate()
+
+    def _probe_nodeid(self, nodeid: str) -> bool:
+        file = nodeid.partition("::")[0]
+        root, invocation = Path(self.config.rootpath), Path(self.config.invocation_params.dir)
+        bases = [root, invocation, *(s.directory for s in self.suites)]
+        return any(self.in_suite(base / file) and (base / file).is_file() for base in bases)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from hypothesis import settings
-
-    profile = config.getoption("hypothesis_profile", None) or "ci"
-    settings.load_profile(profile)
-    activate(profile)
-    try:
-        session = ConformanceSession.from_config(config, _context(config))
-    except SessionError as exc:
-        raise pytest.UsageError(f"autograd-conformance: {exc}") from None
-    config.stash[_SESSION] = session
-    hooks = _Hooks(session, config)
-    config.pluginmanager.register(hooks, "autograd-conformance-session")
-    if not _is_worker(config) and threading.current_thread() is threading.main_thread():
-        hooks.previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    plugin = Conformance(config)
+    config.stash[_PLUGIN] = plugin
+    config.pluginmanager.register(plugin, "autograd-conformance")
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
@@ -126,62 +133,74 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    hooks = config.pluginmanager.get_plugin("autograd-conformance-session")
-    if hooks is not None and hooks.previous_sigterm is not None:
-        signal.signal(signal.SIGTERM, hooks.previous_sigterm)
-    session = config.stash.get(_SESSION, None)
-    if session is not None:
-        session.close()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give every probe pytest-timeout's signal-method limit unless it sets its own."""
-    timeout = config.stash[_SESSION].options.timeout
-    if not timeout or not config.pluginmanager.hasplugin("timeout"):
+    plugin = config.stash.get(_PLUGIN, None)
+    if plugin is None:
         return
-    for item in items:
-        if _probe(item) and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(timeout, method="signal"))
+    if plugin.previous_sigterm is not None:
+        signal.signal(signal.SIGTERM, plugin.previous_sigterm)
+    if plugin.session is not None:
+        plugin.session.close()
+
+
+def _session(config: pytest.Config) -> ConformanceSession | None:
+    plugin = config.stash.get(_PLUGIN, None)
+    return plugin.session if plugin is not None else None
+
+
+# --- collection ---------------------------------------------------------------------------------------------
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Modules of a probe suite are ProbeModules (they get ``obs``); every other module is pytest's."""
+    plugin = parent.config.stash.get(_PLUGIN, None)
+    if plugin is not None and plugin.in_suite(module_path):
+        return ProbeModule.from_parent(parent, path=module_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A probe that asks for ``device`` runs on each selected device (parametrized first: ``[cpu-…]``)."""
+    if "device" in metafunc.fixturenames and "obs" in metafunc.fixturenames and isinstance(
+            metafunc.definition.getparent(pytest.Module), ProbeModule):
+        metafunc.parametrize("device", list(metafunc.config.stash[_PLUGIN].devices))
 
 
 def _probe(item: pytest.Item) -> bool:
     return items.is_probe(item)
 
 
-# --- fixtures -----------------------------------------------------------------------------------------------
-
-@pytest.fixture(params=devices.DEVICES)
-def device(request: pytest.FixtureRequest) -> str:
-    """The device a probe runs on: cpu always, cuda/mps where this machine has them (skipped otherwise)."""
-    if not devices.available(request.param):
-        pytest.skip(f"device {request.param} is not available on this machine")
-    return request.param
-
-
-@pytest.fixture
-def obs(request: pytest.FixtureRequest):
-    """The probe's Observation, inside an isolated probe context (seeded RNG, warnings always on)."""
-    observation = Observation()
-    request.node.stash[_OBS] = observation
-    with probe_context():
-        yield observation
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the session when probes were collected; give each probe pytest-timeout's signal-method limit."""
+    probes = [item for item in items if _probe(item)]
+    if not probes:
+        return
+    session = config.stash[_PLUGIN].activate()
+    if session is None:
+        return
+    timeout = session.options.timeout
+    if not timeout or not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in probes:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(timeout, method="signal"))
 
 
 # --- running a probe ----------------------------------------------------------------------------------------
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _probe(item) and not _is_worker(item.config):
-        item.config.stash[_SESSION].probe_starting(item.nodeid)
+    session = _session(item.config)
+    if session is not None and _probe(item) and not _is_worker(item.config):
+        session.probe_starting(item.nodeid)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    if not _probe(item):
+    session = _session(item.config)
+    if session is None or not _probe(item):
         return (yield)
-    session = item.config.stash[_SESSION]
-    observation = item.stash.get(_OBS, None)
+    observation = item.stash.get(OBSERVATION, None)
     try:
         outcome = yield
     except (pytest.skip.Exception, pytest.xfail.Exception) as exc:
@@ -204,7 +223,7 @@ def pytest_runtest_call(item: pytest.Item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     rep = yield
-    if not _probe(item):
+    if _session(item.config) is None or not _probe(item):
         return rep
     res = None
     if call.when == "call":
@@ -227,17 +246,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 # --- end of session -----------------------------------------------------------------------------------------
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _is_worker(session.config):
+    conformance = _session(session.config)
+    if conformance is None or _is_worker(session.config):
         return
-    status = session.config.stash[_SESSION].finish(
-        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
-        stopped_early=bool(session.shouldstop or session.shouldfail))
+    status = conformance.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+                                stopped_early=bool(session.shouldstop or session.shouldfail))
     if status is not None:
         session.exitstatus = status
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    session = config.stash.get(_SESSION, None)
+    session = _session(config)
     if session is None or _is_worker(config) or not session.results:
         return
     terminalreporter.section("autograd-conformance")

@@ -17,8 +17,9 @@ from .result import ProbeResult
 from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, load_docs, write_docs
 from .verdict import ERROR, SKIPPED, equal
 
-NEW, ALL = "new", "all"
-MODES = (NEW, ALL)
+NEW, ALL, INIT = "new", "all", "init"
+#: ``init`` records like ``new`` into a table directory it may create (the only mode that creates one).
+MODES = (NEW, ALL, INIT)
 
 
 @dataclass
@@ -84,6 +85,8 @@ def record_run(directory: Path, table: Table, results: list[ProbeResult], torch_
     """Write the observations of one live run into the table files in ``directory`` (probes that broke or
     were skipped are left out)."""
     summary = RecordSummary()
+    if mode == INIT:
+        directory.mkdir(parents=True, exist_ok=True)
     docs = load_docs(directory)
     for res in sorted(results, key=lambda r: r.nodeid):
         if res.verdict in (SKIPPED, ERROR):

@@ -20,15 +20,16 @@ from typing import Any
 
 from . import __version__, devices
 from . import report as report_mod
-from .expectations import Table, TableError, check_torch_version
+from .expectations import Entry, Table, TableError, check_torch_version
 from .files import write_atomic
 from .normalize import normalize_message
-from .options import OptionError, RunOptions
+from .options import RECORD_INIT, OptionError, RunOptions
 from .record import RecordSummary, record_run
 from .report import Report, RunInfo, StaleRow
 from .repro import module_source
 from .result import Expectation, ProbeResult
 from .stream import NullStream, Stream
+from .probes import suite_of
 from .verdict import CRASHED, ERROR, SKIPPED, TIMEOUT, explain, judge
 
 # Exit statuses CI can tell apart (pytest's own numbers where they fit), in order of precedence:
@@ -43,13 +44,27 @@ class SessionError(Exception):
     """Options or a table that make the run impossible; str() is one line naming the option or file."""
 
 
+def check_record_target(options: RunOptions) -> None:
+    """Record mode writes into an existing table of the project's own, never into the installed bundled
+    table, and creates a table only when asked to (``--ac-record=init``)."""
+    if not options.record:
+        return
+    top = options.suites[-1]
+    if top.installed:
+        raise OptionError(f"--ac-record: the bundled table ({top.table_dir}) is part of the installed package and "
+                          f"is never written; record into a table of your own: --ac-expectations=DIR "
+                          f"--ac-record=init (see 'autograd-conformance init')")
+    if not top.table_dir.is_dir() and options.record != RECORD_INIT:
+        raise OptionError(f"--ac-record: there is no table at {top.table_dir}; create it with --ac-record=init "
+                          f"(or 'autograd-conformance init {top.directory}')")
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What pytest knows about the invocation, for the report's run info."""
 
     pytest_args: list[str] = field(default_factory=list)
     workers: int = 0
-    hypothesis: dict[str, Any] = field(default_factory=dict)
 
 
 class ConformanceSession:
@@ -79,17 +94,26 @@ class ConformanceSession:
         try:
             options = RunOptions.from_config(config, torch.__version__)
             check_torch_version(options.table_version)
-            table = Table.load(options.table_dir, options.table_version, options.root)
+            check_record_target(options)
+            table = Table.load(options.table_dirs, options.table_version, options.root)
         except (OptionError, TableError, ValueError) as exc:
             raise SessionError(str(exc)) from None
         return cls(options, table, context)
 
     # --- during the run ----------------------------------------------------------------------------------
 
+    def module_path(self, file: str) -> Path | None:
+        """The probe module a node id's or a result's file names, wherever pytest was started from."""
+        suites = self.options.suites
+        for base in (self.options.root, *(s.directory for s in suites), *(s.directory.parent for s in suites)):
+            path = (base / file).resolve()
+            if path.is_file() and suite_of(path, list(suites)) is not None:
+                return path
+        return None
+
     def owns(self, nodeid: str) -> bool:
-        """Whether a node id is a test in the suites (for results of workers that died)."""
-        path = (self.options.root / nodeid.partition("::")[0]).resolve()
-        return self.options.suites_dir.resolve() in path.parents
+        """Whether a node id is a test in a probe suite (for results of workers that died)."""
+        return self.module_path(nodeid.partition("::")[0]) is not None
 
     def probe_starting(self, nodeid: str) -> None:
         """Mark in the stream that a probe starts, so a process that dies in it leaves its name."""
@@ -162,15 +186,34 @@ class ConformanceSession:
         return RunInfo(
             run_name=o.run_name, torch_version=o.torch_version,
             torch_git_version=getattr(torch.version, "git_version", None), table_torch_version=o.table_version,
-            cuda_available=devices.available("cuda"), mps_available=devices.available("mps"),
+            devices=self.device_info(),
             python=platform.python_version(), platform=platform.platform(),
-            pytest_args=list(self.context.pytest_args), hypothesis=dict(self.context.hypothesis),
-            table_hash=self.table.digest, table_dir=os.path.relpath(o.table_dir, o.root),
+            pytest_args=list(self.context.pytest_args), hypothesis={"profile": o.hypothesis_profile},
+            table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
+            table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
             harness_version=__version__, mode="compare" if not o.record else f"record-{o.record}",
             partial=self.partial, started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             duration=round(time.perf_counter() - self._t0, 3), workers=self.context.workers,
             numpy=getattr(numpy, "__version__", None), git_revision=self.git_revision)
+
+    def device_info(self) -> dict[str, dict[str, Any]]:
+        """Per known device: available here, generated in this run, probes run on it, and for a device left
+        out, how many probes it would have added."""
+        per_device: dict[str, int] = {}
+        for result in self.results.values():
+            if result.device is not None:
+                per_device[result.device] = per_device.get(result.device, 0) + 1
+        each = max(per_device.values(), default=0)
+        info = {}
+        for name in devices.DEVICES:
+            generated = name in self.options.devices
+            entry: dict[str, Any] = {"available": devices.available(name), "generated": generated,
+                                     "probes": per_device.get(name, 0)}
+            if not generated:
+                entry["not_generated"] = each
+            info[name] = entry
+        return info
 
     def finish(self, interrupted: bool, stopped_early: bool) -> int | None:
         """End the run: returns the exit status to set, or None to keep pytest's."""
@@ -186,8 +229,7 @@ class ConformanceSession:
             return None
         self.partial = bool(self.options.narrowed_by or self.deselected or stopped_early)
         if not self.partial:
-            ids = {r.id for r in self.results.values()}
-            self.stale = [StaleRow(e.file, e.key) for e in self.table.stale_keys(ids, self.options.table_version)]
+            self.stale = self._stale_rows()
         status = None
         ran = sum(1 for r in self.results.values() if r.verdict != SKIPPED)
         if self.stale and not self.options.record:
@@ -199,11 +241,23 @@ class ConformanceSession:
             self.problems.append(message)
             status = EXIT_TOO_FEW
         if self.options.record:
-            self.record_summary = record_run(self.options.table_dir, self.table, list(self.results.values()),
+            self.record_summary = record_run(self.options.record_dir, self.table, list(self.results.values()),
                                              self.options.table_version, self.options.record)
         if not self._write_report():
             status = EXIT_HARNESS
         return status
+
+    def _stale_rows(self) -> list[StaleRow]:
+        """Rows that matched no probe, among those whose probes all ran: rows of a family that ran, and every
+        row of a suite the run's arguments covered whole."""
+        ids = {r.id for r in self.results.values()}
+        families = {r.family for r in self.results.values()}
+        covered_layers = {i for i, s in enumerate(self.options.suites) if s.directory in self.options.covered}
+
+        def checked(entry: Entry) -> bool:
+            return entry.key.split("/", 1)[0] in families or entry.layer in covered_layers
+
+        return [StaleRow(e.file, e.key) for e in self.table.stale_keys(ids, self.options.table_version, checked)]
 
     def _sources(self) -> dict[str, dict[str, str]]:
         """Each family's probe module source (harness imports inlined), stored once for repro snippets."""
@@ -211,9 +265,11 @@ class ConformanceSession:
         for result in self.results.values():
             if result.family in sources or result.location is None:
                 continue
+            path = self.module_path(result.location.file)
+            if path is None:
+                continue
             try:
-                sources[result.family] = {"file": result.location.file,
-                                          "text": module_source(self.options.root / result.location.file)}
+                sources[result.family] = {"file": result.location.file, "text": module_source(path)}
             except OSError:
                 continue
         return sources

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from . import devices
 from .facts import GATE_SEMANTIC
 from .verdict import DRIFT, ERROR, FAILING, MISSING, show
 
@@ -27,6 +28,11 @@ def summary_lines(session: "ConformanceSession") -> list[str]:
     parts = ", ".join(f"{counts[v]} {v}" for v in sorted(counts))
     lines = [f"{len(results)} probes on torch {options.torch_version}: {parts}; {len(session.stale)} stale rows"
              + (" (partial run: staleness not checked)" if session.partial else "")]
+    absent = [name for name in devices.DEVICES if name not in options.devices]
+    if absent:
+        would = max((sum(1 for r in results if r.device == d) for d in options.devices), default=0)
+        lines.append(f"devices: {', '.join(options.devices)}; {' and '.join(absent)} not on this machine: "
+                     f"{would} probes each were not generated")
     rows = []
     for res in sorted(results, key=lambda r: r.id):
         if res.verdict == MISSING:

@@ -1,0 +1,101 @@
+"""Probe suites: the directories whose test modules are probes, and what those modules get from the harness.
+
+A suite is a directory of ``test_<family>.py`` probe modules with its table in ``expectations/`` beside them
+(as syrupy keeps ``__snapshots__`` next to the tests). The bundled suite ships inside the package
+(``autograd_conformance.suites``; in a checkout, ``suites/``); a team's own suites are the directories above
+the table directories it configures (``ac_expectations``). Every module of a suite is collected as a
+``ProbeModule``, which gives it the ``obs`` fixture at module scope: a host fixture of the same name (in a
+conftest or another plugin) can neither shadow it nor be shadowed by it, and tests outside the suites never
+see it. The ``device`` a probe asks for is a parametrization (by the plugin), not a fixture, for the same
+reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .observe import Observation, probe_context
+
+#: The package that holds the bundled suite.
+BUNDLED_PACKAGE = "autograd_conformance.suites"
+TABLE_DIR_NAME = "expectations"
+#: Where each probe's Observation is kept for the hooks that judge it.
+OBSERVATION = pytest.StashKey[Observation]()
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A directory of probe modules and the table directory that describes them."""
+
+    directory: Path
+    table_dir: Path
+    bundled: bool = False
+
+    @property
+    def installed(self) -> bool:
+        """An installed copy of the bundled suite: its table is never written by a run (a team records its
+        own rows into its own table instead)."""
+        if not self.bundled:
+            return False
+        roots = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])}
+        return any(root in self.table_dir.resolve().parents for root in roots)
+
+    def contains(self, path: Path) -> bool:
+        path = Path(path).resolve()
+        return path == self.directory or self.directory in path.parents
+
+
+def bundled_suite() -> Suite | None:
+    """The suite that ships with the package (None when the package was imported from a bare source tree)."""
+    try:
+        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    directory = Path(list(spec.submodule_search_locations)[0]).resolve()
+    return Suite(directory, directory / TABLE_DIR_NAME, bundled=True)
+
+
+def suites_for(table_dirs: list[Path]) -> list[Suite]:
+    """The bundled suite, then one suite per configured table directory (its parent holds the probes)."""
+    found: list[Suite] = []
+    bundled = bundled_suite()
+    if bundled is not None:
+        found.append(bundled)
+    for table_dir in table_dirs:
+        table_dir = Path(table_dir).resolve()
+        if any(s.table_dir.resolve() == table_dir for s in found):
+            continue
+        found.append(Suite(table_dir.parent, table_dir))
+    return found
+
+
+def suite_of(path: Path, suites: list[Suite]) -> Suite | None:
+    """The suite a file belongs to (the innermost one, if suites nest)."""
+    inside = [s for s in suites if s.contains(path)]
+    return max(inside, key=lambda s: len(s.directory.parts)) if inside else None
+
+
+@pytest.fixture
+def obs(request: pytest.FixtureRequest):
+    """The probe's Observation, inside an isolated probe context (seeded RNG, warnings always on)."""
+    observation = Observation()
+    request.node.stash[OBSERVATION] = observation
+    with probe_context():
+        yield observation
+
+
+class ProbeModule(pytest.Module):
+    """A test module of a probe suite: collected like any module, with ``obs`` defined at module scope."""
+
+    def collect(self):  # type: ignore[override]
+        module = self.obj
+        if "obs" not in vars(module):
+            module.obs = obs
+        return super().collect()

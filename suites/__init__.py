@@ -1,0 +1,1 @@
+"""The bundled conformance suite: one probe module per behaviour family, its table in expectations/."""
