@@ -110,6 +110,76 @@ def judge(observed: dict[str, Any], resolved: Resolved | None) -> Verdict:
     return Verdict(MISMATCH, mismatches)
 
 
+def is_tensor_value(value: Any) -> bool:
+    return isinstance(value, dict) and "dtype" in value and "shape" in value
+
+
+def _flat(values: Any, depth: int, index: tuple[int, ...] = ()) -> list[tuple[tuple[int, ...], Any]]:
+    """A tensor fact's nested values as (index, value) pairs, ``depth`` (the number of dims) levels deep; a
+    complex element ([re, im]) stays whole."""
+    if depth == 0 or not isinstance(values, list):
+        return [(index, values)]
+    return [pair for i, v in enumerate(values) for pair in _flat(v, depth - 1, (*index, i))]
+
+
+def _index(index: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, index)) + "]" if index else "value"
+
+
+def _first_difference(a: str, b: str, context: int = 24) -> str:
+    """Two strings around their first difference: ``…at char 57: 'will raise' → 'raises'``."""
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    start = max(0, at - context // 2)
+
+    def cut(text: str) -> str:
+        part = text[start:at + context]
+        return ("…" if start else "") + repr(part)[1:-1] + ("…" if at + context < len(text) else "")
+
+    return f"differ from char {at}: '{cut(a)}' → '{cut(b)}'"
+
+
+def differences(expected: Any, observed: Any, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+                limit: int = 5) -> list[str]:
+    """Where two fact values differ, pinpointed for a reader: the tensor elements (index, expected, observed,
+    tolerance), the keys of a mapping, the items of a list, the first differing character of long strings.
+    Empty when only a whole-value statement fits (a type change, short scalars)."""
+    if is_tensor_value(expected) and is_tensor_value(observed):
+        rtol, atol = expected.get("rtol", rtol), expected.get("atol", atol)
+        out = [f"{k}: {show(expected[k])} → {show(observed[k])}" for k in ("dtype", "shape")
+               if expected[k] != observed[k]]
+        if expected["shape"] != observed["shape"] or "values" not in expected or "values" not in observed:
+            return out
+        depth = len(expected["shape"])
+        pairs_e, pairs_o = _flat(expected["values"], depth), _flat(observed["values"], depth)
+        differing = [(i, e, o) for (i, e), (_, o) in zip(pairs_e, pairs_o) if not equal(e, o, rtol, atol)]
+        out.append(f"{len(differing)} of {len(pairs_e)} elements differ (rtol {rtol:g}, atol {atol:g})")
+        out += [f"{_index(i)}: {show(e)} → {show(o)}" for i, e, o in differing[:limit]]
+        if len(differing) > limit:
+            out.append(f"… {len(differing) - limit} more")
+        return out
+    if isinstance(expected, dict) and isinstance(observed, dict) and set(expected) != {"match"}:
+        keys = sorted(set(expected) | set(observed))
+        out = []
+        for k in keys:
+            if k not in observed:
+                out.append(f"{k}: expected {show(expected[k])}, not observed")
+            elif k not in expected:
+                out.append(f"{k}: not expected, observed {show(observed[k])}")
+            elif not equal(expected[k], observed[k], rtol, atol):
+                out.append(f"{k}: {show(expected[k])} → {show(observed[k])}")
+        return out[:limit] + ([f"… {len(out) - limit} more keys differ"] if len(out) > limit else [])
+    if isinstance(expected, list) and isinstance(observed, list):
+        out = [] if len(expected) == len(observed) else [f"length {len(expected)} → {len(observed)}"]
+        for i, (e, o) in enumerate(zip(expected, observed)):
+            if not equal(e, o, rtol, atol):
+                inner = differences(e, o, rtol, atol, limit=1) if isinstance(e, str) and isinstance(o, str) else []
+                out.append(f"[{i}]: " + (inner[0] if inner else f"{show(e)} → {show(o)}"))
+        return out[:limit] + ([f"… {len(out) - limit} more items differ"] if len(out) > limit else [])
+    if isinstance(expected, str) and isinstance(observed, str) and max(len(expected), len(observed)) > 40:
+        return [_first_difference(expected, observed)]
+    return []
+
+
 def show(value: Any) -> str:
     """A value as a reader wants to see it in a diff line."""
     if value is None:
@@ -140,6 +210,7 @@ def explain(probe_id: str, verdict: Verdict, observed: dict[str, Any] | None = N
             lines.append(f"  {m.fact}{tag}:")
             lines.append(f"    expected {show(m.expected)}")
             lines.append(f"    observed {show(m.observed)}")
+            lines.extend(f"      {d}" for d in differences(m.expected, m.observed))
         if m.source:
             lines.append(f"    (row in force: {m.source})")
     for name, value in sorted((observed or {}).items()):
