@@ -106,7 +106,10 @@ def test_host_fixtures_do_not_shadow_ours_in_probes_nor_ours_theirs(host):
     assert '"x.version" = 1' in table and '"y.grad_fn" = "SumBackward0"' in table
     result = host.runpytest()  # the host's tests and its probes together
     result.assert_outcomes(passed=5)
-    report = json.loads(next((host.path / "reports").glob("torch-*.json")).read_text())
+    import torch
+
+    report = json.loads((host.path / "reports" / f"torch-{torch.__version__}.json").read_text())
+    assert (host.path / "reports" / f"torch-{torch.__version__}.record.json").exists()
     assert sorted(p["id"] for p in report["probes"]) == ["team/test_detach_shares_version[cpu]",
                                                          "team/test_sum_grad_fn"]
     assert all(p["verdict"] == "pass" for p in report["probes"])

@@ -128,8 +128,13 @@ def test_exit_status_contract(project, scenario, args, code):
     (project.root / "blocked").write_text("not a directory")
     result = project.run(*args)
     assert result.ret == code, result.stdout.str()[-2000:]
+    # The last line states the verdict with the exit status, whatever pytest's own counts said before it.
+    verdict = "PASS" if code == 0 else "FAIL"
+    assert result.stdout.lines[-1].startswith(f"autograd-conformance: {verdict} (exit {code}): "), result.stdout.lines[-3:]
     if code == 5:
-        result.stderr.fnmatch_lines(["*only 2 probes ran, fewer than the 3 required*"])
+        result.stdout.fnmatch_lines(["*only 2 probes ran, fewer than the 3 required*"])
+    if code == 4:
+        assert "the table is broken: 1 stale rows" in result.stdout.lines[-1]
 
 
 def test_missing_row_fails_unless_allowed(project):
@@ -235,7 +240,9 @@ def test_record_round_trip(project):
     project.table("")
     result = project.run("--ac-record")
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*recorded: 2 new rows, 6 facts added*"])
+    result.stdout.fnmatch_lines(["RECORD MODE (--ac-record=new): the gate was off for this run*",
+                                 "*wrote 2 new rows, 6 facts added*",
+                                 "autograd-conformance: RECORDED (exit 0): * the gate was off"])
     text = project.table_text()
     assert '["fam/test_leaf[*]"]' in text and '["fam/test_sum"]' in text
     assert '"x.grad_fn" = false' in text
@@ -249,8 +256,9 @@ def test_record_keeps_differing_facts_unless_all(project):
     project.table(TABLE.replace('"y.grad_fn" = "SumBackward0"', '"y.grad_fn" = "MeanBackward0"')
                   .replace('"y.is_leaf" = false\n', ""))
     result = project.run("--ac-record")
-    assert result.ret == 0
-    result.stdout.fnmatch_lines(["*1 facts added*", "*1 facts differ from existing rows and were kept*"])
+    assert result.ret == 1  # a record run that leaves differences unwritten is not green
+    result.stdout.fnmatch_lines(["*1 facts added*", "*kept unwritten: 1 facts differ from existing rows*",
+                                 "autograd-conformance: FAIL (exit 1): record mode kept 1 differing facts unwritten"])
     text = project.table_text()
     assert '"y.grad_fn" = "MeanBackward0"' in text and '"y.is_leaf" = false' in text
     result = project.run("--ac-record=all")
@@ -322,7 +330,8 @@ def test_unwritable_report_dir_is_an_error_with_one_line(project):
     (project.root / "blocked").write_text("a file where the report directory should be")
     result = project.run("--ac-report-dir", "blocked")
     assert result.ret == 3
-    result.stderr.fnmatch_lines(["autograd-conformance: cannot write report *blocked/*.json: *"])
+    result.stdout.fnmatch_lines(["autograd-conformance: FAIL (exit 3): the harness broke: cannot write report "
+                                 "*blocked/*.json: *"])
     assert (project.root / "blocked").read_text() == "a file where the report directory should be"
 
 

@@ -64,10 +64,15 @@ def run_name() -> str:
 
 
 def test_crash_under_xdist_is_a_verdict_and_the_rest_is_kept(project):
+    plant(project, "obs.fact('x.count', 1)")
+    assert project.run_subprocess("-n", "0").ret == 0  # a complete report first
+    baseline = project.report_path().read_text()
     plant(project, "os.abort()")
     result = project.run_subprocess("-n", "2")
     assert result.ret == 1
-    report = project.report()
+    assert project.report_path().read_text() == baseline  # a run with a crash never replaces a full report
+    result.stdout.fnmatch_lines(["*probes crashed in this run: the full report * is left as it was*"])
+    report = project.report(f"torch-{run_name().removeprefix('torch-')}.crashed")
     assert verdicts(report) == {"fam/test_a_first": "pass", "fam/test_b_planted": "crashed",
                                 "fam/test_c_last": "pass"}
     crashed = next(p for p in report["probes"] if p["verdict"] == "crashed")

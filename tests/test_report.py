@@ -133,3 +133,26 @@ def test_the_schema_is_valid_and_an_independent_validator_agrees():
     bad = sample_json()
     bad["probes"][0]["verdict"] = "great"
     assert list(jsonschema.Draft7Validator(report_mod.schema()).iter_errors(bad))
+
+
+def test_a_version_1_report_is_upgraded_on_load(tmp_path):
+    data = sample_json()
+    info = data["run_info"]
+    del info["devices"], info["table_dirs"]
+    info.update(cuda_available=False, mps_available=False)
+    data["schema_version"] = 1
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    report = load(path)
+    assert report.run_info.devices == {"cpu": {"available": True}, "cuda": {"available": False},
+                                       "mps": {"available": False}}
+    assert report.run_info.table_dirs == ["suites/expectations"]
+
+
+def test_why_a_report_is_not_a_baseline():
+    report = sample()
+    assert report.not_a_baseline() is None
+    report.run_info.partial, report.run_info.partial_reason = True, "-k"
+    assert report.not_a_baseline() == "a partial run (-k)"
+    report.run_info.mode = "record-new"
+    assert report.not_a_baseline() == "a recording run (record-new)"

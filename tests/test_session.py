@@ -66,7 +66,8 @@ def finished(session: ConformanceSession, *results: ProbeResult, **finish) -> in
     for result in results:
         session.conclude(result)
         session.add(result)
-    return session.finish(interrupted=finish.get("interrupted", False), stopped_early=False)
+    status = session.finish(0, interrupted=finish.get("interrupted", False), stopped_early=False)
+    return None if status == 0 else status
 
 
 def test_a_full_green_run_writes_the_report_and_removes_the_stream(tmp_path):
@@ -94,7 +95,10 @@ def test_a_narrowed_run_is_partial_and_checks_no_staleness(tmp_path):
     session = make_session(tmp_path, html=False, narrowed_by="-k")
     assert finished(session, probe("fam/test_a[cpu]", {"x.is_leaf": True}, "cpu")) is None
     assert session.partial and session.stale == []
-    assert load(tmp_path / "reports" / "run.json").run_info.partial
+    assert not (tmp_path / "reports" / "run.json").exists()  # a partial run never stands for a full one
+    report = load(tmp_path / "reports" / "run.partial.json")
+    assert report.run_info.partial and report.run_info.partial_reason == "-k"
+    assert report.not_a_baseline() == "a partial run (-k)"
 
 
 def test_too_few_probes_is_status_5(tmp_path):

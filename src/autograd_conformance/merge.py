@@ -23,7 +23,7 @@ from .facts import compared_facts
 from .report import Report
 from .result import ProbeResult
 from .tablefile import ABSENT, NOTE_KEYS, WHEN, TableError, dumps_table, load_docs
-from .verdict import ERROR, PASS, SKIPPED, equal, judge
+from .verdict import CRASHED, ERROR, PASS, SKIPPED, TIMEOUT, equal, judge
 
 
 class MergeError(Exception):
@@ -52,9 +52,9 @@ def _runs(reports: list[Report]) -> list[Run]:
     runs = []
     for report in reports:
         info = report.run_info
-        broken = [p.id for p in report.probes if p.verdict == ERROR]
+        broken = [p.id for p in report.probes if p.verdict in (ERROR, CRASHED, TIMEOUT)]
         if broken:
-            raise MergeError(f"{info.run_name}: {len(broken)} probe(s) broke ({', '.join(broken[:3])}"
+            raise MergeError(f"{info.run_name}: {len(broken)} probe(s) broke, crashed or timed out ({', '.join(broken[:3])}"
                              f"{', ...' if len(broken) > 3 else ''}); fix the harness or probes before recording")
         runs.append(Run(info.run_name, torch_release(info.torch_version), info.torch_version,
                         [p for p in report.probes if p.verdict != SKIPPED], info.partial or info.incomplete))

@@ -27,6 +27,7 @@ from .observe import ProbeError
 from .options import OptionError, select_devices, table_dirs
 from .result import ProbeResult
 from .session import ConformanceSession, RunContext, SessionError
+from .summary import verdict_line
 from .probes import OBSERVATION, ProbeModule, Suite, suite_of, suites_for
 from .verdict import ERROR, SKIPPED
 
@@ -57,6 +58,7 @@ class Conformance:
         self.session: ConformanceSession | None = None
         self.error: str | None = None
         self.previous_sigterm: Any = None
+        self.pytest_session: pytest.Session | None = None
 
     def activate(self) -> ConformanceSession | None:
         """Start the session (once): parse the options, load the table. On the controller a bad option or
@@ -136,10 +138,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     plugin = config.stash.get(_PLUGIN, None)
     if plugin is None:
         return
+    _print_verdict(config, plugin)
     if plugin.previous_sigterm is not None:
         signal.signal(signal.SIGTERM, plugin.previous_sigterm)
     if plugin.session is not None:
         plugin.session.close()
+
+
+def _print_verdict(config: pytest.Config, plugin: "Conformance") -> None:
+    """The run's last line: its verdict and exit status in words, green only for exit 0 (after pytest's own
+    counts, which say "passed" whatever the table's verdict was)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    pytest_session = getattr(plugin, "pytest_session", None)
+    if reporter is None or plugin.session is None or pytest_session is None or _is_worker(config):
+        return
+    text, green = verdict_line(plugin.session, int(pytest_session.exitstatus), True)
+    reporter.write_line(text, green=green, red=not green, bold=True)
 
 
 def _session(config: pytest.Config) -> ConformanceSession | None:
@@ -249,10 +263,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     conformance = _session(session.config)
     if conformance is None or _is_worker(session.config):
         return
-    status = conformance.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
-                                stopped_early=bool(session.shouldstop or session.shouldfail))
-    if status is not None:
-        session.exitstatus = status
+    session.config.stash[_PLUGIN].pytest_session = session
+    session.exitstatus = conformance.finish(int(exitstatus), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+                                            stopped_early=bool(session.shouldstop or session.shouldfail))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

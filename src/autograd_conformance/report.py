@@ -49,6 +49,8 @@ class RunInfo:
     harness_version: str = ""
     mode: str = "compare"
     partial: bool = False
+    #: Why a partial run selected less than whole suites (``-k``, a node id, deselected tests, ...).
+    partial_reason: str | None = None
     started: str = ""
     finished: str = ""
     duration: float = 0.0
@@ -64,6 +66,10 @@ class RunInfo:
     @property
     def incomplete(self) -> bool:
         return self.complete is False
+
+    @property
+    def recording(self) -> bool:
+        return self.mode != "compare"
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
@@ -103,6 +109,22 @@ class Report:
         self.probes = sorted(self.probes, key=lambda p: (p.id, p.nodeid))
         self.stale = sorted(self.stale, key=lambda s: (s.file, s.key))
         self.sources = dict(sorted(self.sources.items()))
+
+    def not_a_baseline(self) -> str | None:
+        """Why this report cannot stand for a full run of the suite (None when it can): its probes are a
+        subset or its observations incomplete, so a comparison with it shows probes as removed or changed."""
+        info = self.run_info
+        if info.incomplete:
+            return "an incomplete run (read from the stream of a run that " + (
+                "was interrupted)" if info.interrupted else "did not finish)")
+        if info.recording:
+            return f"a recording run ({info.mode})"
+        if info.partial:
+            return f"a partial run ({info.partial_reason or 'a selection'})"
+        crashed = sum(1 for p in self.probes if p.verdict == "crashed")
+        if crashed:
+            return f"a run in which {crashed} probes crashed"
+        return None
 
     @property
     def summary(self) -> dict[str, int]:

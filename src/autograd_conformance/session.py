@@ -32,12 +32,15 @@ from .stream import NullStream, Stream
 from .probes import suite_of
 from .verdict import CRASHED, ERROR, SKIPPED, TIMEOUT, explain, judge
 
-# Exit statuses CI can tell apart (pytest's own numbers where they fit), in order of precedence:
+# Exit statuses CI can tell apart (pytest's own numbers where they fit):
+EXIT_OK = 0
+EXIT_DIFFERENT = 1  # autograd behaves differently from the table (mismatch, drift, missing, probe error, ...)
+EXIT_INTERRUPTED = 2  # pytest's own: the run was stopped
 EXIT_HARNESS = 3  # the harness broke (e.g. the report could not be written)
 EXIT_TABLE = 4  # the table is broken (malformed or conflicting at start, stale rows at the end)
 EXIT_TOO_FEW = 5  # fewer probes ran than --ac-min-probes
-# 1 (pytest's TESTS_FAILED): autograd behaves differently from the table (mismatch, drift, missing, probe error).
-EXIT_INTERRUPTED = 2  # pytest's own: the run was stopped
+#: When several apply, the first of these wins.
+PRECEDENCE = (EXIT_HARNESS, EXIT_TABLE, EXIT_TOO_FEW, EXIT_DIFFERENT)
 
 
 class SessionError(Exception):
@@ -78,7 +81,9 @@ class ConformanceSession:
         self.stale: list[StaleRow] = []
         self.deselected = 0
         self.partial = False
+        self.partial_reason: str | None = None
         self.interrupted = False
+        self.exit_status: int | None = None
         self.report_path: Path | None = None
         self.record_summary: RecordSummary | None = None
         self.problems: list[str] = []
@@ -184,7 +189,7 @@ class ConformanceSession:
         numpy = sys.modules.get("numpy")
         o = self.options
         return RunInfo(
-            run_name=o.run_name, torch_version=o.torch_version,
+            run_name=self.report_name, torch_version=o.torch_version,
             torch_git_version=getattr(torch.version, "git_version", None), table_torch_version=o.table_version,
             devices=self.device_info(),
             python=platform.python_version(), platform=platform.platform(),
@@ -192,7 +197,8 @@ class ConformanceSession:
             table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
             table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
             harness_version=__version__, mode="compare" if not o.record else f"record-{o.record}",
-            partial=self.partial, started=self.started.isoformat(timespec="seconds"),
+            partial=self.partial, partial_reason=self.partial_reason,
+            started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             duration=round(time.perf_counter() - self._t0, 3), workers=self.context.workers,
             numpy=getattr(numpy, "__version__", None), git_revision=self.git_revision)
@@ -215,37 +221,66 @@ class ConformanceSession:
             info[name] = entry
         return info
 
-    def finish(self, interrupted: bool, stopped_early: bool) -> int | None:
-        """End the run: returns the exit status to set, or None to keep pytest's."""
+    def finish(self, status: int, interrupted: bool, stopped_early: bool) -> int:
+        """End the run given pytest's exit status: decide staleness, apply record mode, write the report;
+        returns the exit status of the run (also kept as ``exit_status``)."""
+        self.exit_status = status
         if not self.results:
             if self.stream is not None:
                 self.stream.close(remove=True)
-            return None
+            return status
         if interrupted:
             self.interrupted = True
             if self.stream is not None:
                 self.stream.write("interrupted")
                 self.stream.close(remove=False)
-            return None
-        self.partial = bool(self.options.narrowed_by or self.deselected or stopped_early)
+            return status
+        o = self.options
+        self.partial_reason = o.narrowed_by or (
+            f"{self.deselected} tests deselected" if self.deselected else None) or (
+            "stopped early (-x or --maxfail)" if stopped_early else None)
+        self.partial = self.partial_reason is not None
         if not self.partial:
             self.stale = self._stale_rows()
-        status = None
         ran = sum(1 for r in self.results.values() if r.verdict != SKIPPED)
-        if self.stale and not self.options.record:
-            status = EXIT_TABLE
-        elif ran < self.options.min_probes:
-            message = (f"only {ran} probes ran, fewer than the {self.options.min_probes} required "
-                       f"(--ac-min-probes): the run is incomplete")
-            sys.stderr.write(f"autograd-conformance: {message}\n")
-            self.problems.append(message)
-            status = EXIT_TOO_FEW
-        if self.options.record:
-            self.record_summary = record_run(self.options.record_dir, self.table, list(self.results.values()),
-                                             self.options.table_version, self.options.record)
+        candidates = []
+        if self.stale and not o.record:
+            candidates.append(EXIT_TABLE)
+        if ran < o.min_probes:
+            self.problems.append(f"only {ran} probes ran, fewer than the {o.min_probes} required (--ac-min-probes)")
+            candidates.append(EXIT_TOO_FEW)
+        if o.record:
+            self.record_summary = record_run(o.record_dir, self.table, list(self.results.values()),
+                                             o.table_version, o.record)
+            if self.record_summary.kept_different:
+                candidates.append(EXIT_DIFFERENT)
         if not self._write_report():
-            status = EXIT_HARNESS
+            candidates.append(EXIT_HARNESS)
+        if candidates:
+            status = min([*candidates, *([status] if status in PRECEDENCE else [])], key=PRECEDENCE.index)
+        self.exit_status = status
         return status
+
+    @property
+    def report_name(self) -> str:
+        """The report's file stem: the run name, marked when the run cannot stand for a full baseline (a
+        partial run, a recording run, a run in which probes crashed), so it never replaces one."""
+        return self.options.run_name + (f".{self.report_kind}" if self.report_kind else "")
+
+    @property
+    def report_kind(self) -> str | None:
+        if self.options.record:
+            return "record"
+        if self.partial:
+            return "partial"
+        if any(r.verdict == CRASHED for r in self.results.values()):
+            return "crashed"
+        return None
+
+    @property
+    def baseline_path(self) -> Path:
+        """Where this run's full report is (left as it was when this run is not one)."""
+        return self.options.report_path
 
     def _stale_rows(self) -> list[StaleRow]:
         """Rows that matched no probe, among those whose probes all ran: rows of a family that ran, and every
@@ -276,7 +311,7 @@ class ConformanceSession:
 
     def _write_report(self) -> bool:
         report = Report(self.run_info(), list(self.results.values()), self.stale, self._sources())
-        path = self.options.report_path
+        path = self.options.report_dir / f"{self.report_name}.json"
         try:
             report_mod.write(path, report)
             self.report_path = path
@@ -287,9 +322,7 @@ class ConformanceSession:
             if self.stream is not None:
                 self.stream.close(remove=True)
         except (OSError, report_mod.ReportError) as exc:
-            message = f"cannot write report {path}: {exc}"
-            sys.stderr.write(f"autograd-conformance: {message}\n")
-            self.problems.append(message)
+            self.problems.append(f"cannot write report {path}: {exc}")
             return False
         return True
 
