@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from autograd_conformance.html import render_report
+from autograd_conformance.diff import compute
+from autograd_conformance.html import render_diff, render_report
 from autograd_conformance.report import Report
+from autograd_conformance.result import ProbeResult
 from autograd_conformance.synthetic import make_report, probe
+from autograd_conformance.verdict import Mismatch
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -46,54 +49,141 @@ def _page(tmp_path: Path, report: Report) -> str:
     return path.as_uri()
 
 
-def test_report_renders_filters_and_escapes(browser, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
-
+def _failing_report() -> Report:
+    """A synthetic report with what a reviewer meets: a tensor mismatch, a crashed probe, an injection attempt."""
     report = make_report(60, families=3)
     evil = probe(999, "family00", "mismatch", message=INJECTION)
     evil.observation["backward.message"] = INJECTION
     report.probes.append(evil)
+    grads = probe(998, "family01", "mismatch")
+    expected = {"dtype": "torch.float32", "shape": [5], "values": [0.0, 1.0, 1.0, 1.0, 0.0]}
+    grads.observation["w.grad"] = {"dtype": "torch.float32", "shape": [5], "values": [0.0, 0.0, 1.0, 0.0, 0.0]}
+    grads.expectation.facts["w.grad"] = expected
+    grads.mismatches = [Mismatch("w.grad", "semantic", expected, grads.observation["w.grad"], "family01.toml [x]")]
+    report.probes.append(grads)
+    report.probes.append(ProbeResult.unreported("suites/test_family02.py::test_probe[cpu-997]", "crashed",
+                                                "the process died while this probe ran (crash or kill)"))
+    return Report(report.run_info, report.probes, report.stale, report.sources)
+
+
+def _visible(browser, selector: str) -> list:
+    from selenium.webdriver.common.by import By
+
+    return [e for e in browser.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
+
+
+def test_report_opens_on_what_needs_a_decision(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    report = _failing_report()
     browser.get(_page(tmp_path, report))
+    failing = sum(1 for p in report.probes if p.verdict not in ("pass", "skipped"))
+    assert browser.find_element(By.ID, "verdict").text.startswith(f"FAIL — {failing} of ")
+    # The overview: a stacked bar per family whose segments are coloured links that filter.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar")) == 3
+    colours = {s.get_attribute("data-verdict"): s.value_of_css_property("background-color")
+               for s in browser.find_elements(By.CSS_SELECTOR, "#bars .seg")}
+    assert {"pass", "mismatch", "crashed", "timeout"} <= colours.keys()
+    assert len(set(colours.values())) == len(colours), f"every verdict its own colour: {colours}"
+    assert all(c not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)") for c in colours.values())
+    decisions = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#decisions li")]
+    assert len(decisions) == failing and any("w.grad: 2 of 5 elements differ" in d for d in decisions)
+    # Failures are listed first; passes wait behind a collapsed line.
+    visible = _visible(browser, "li.probe")
+    assert visible and all(r.get_attribute("data-verdict") != "pass" for r in visible)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    shot = tmp_path / "default.png"
+    browser.save_screenshot(str(shot))
+    print(f"default view: {height} px; screenshot: {shot}")
 
-    families = browser.find_elements(By.CSS_SELECTOR, "details.family")
-    assert [f.get_attribute("data-family") for f in families] == ["family00", "family01", "family02"]
-    rows = browser.find_elements(By.CSS_SELECTOR, "li.probe")
-    assert len(rows) == 61
-    assert "61 of 61 probes shown" in browser.find_element(By.ID, "shown").text
+    # A segment is a filter, kept in the URL.
+    browser.find_element(By.CSS_SELECTOR, '#bars .seg[data-family="family01"][data-verdict="mismatch"]').click()
+    WebDriverWait(browser, 10).until(lambda b: "v=mismatch" in b.current_url and "f=family01" in b.current_url)
+    visible = _visible(browser, "li.probe")
+    assert visible and all(r.get_attribute("data-verdict") == "mismatch" and
+                           r.get_attribute("id").startswith("p:family01/") for r in visible)
 
-    # Filters: only mismatches, then one family, then a text search.
-    for box in browser.find_elements(By.CSS_SELECTOR, ".verdict-filter"):
-        if (box.get_attribute("value") == "mismatch") != box.is_selected():
-            box.click()
-    visible = [r for r in rows if r.is_displayed()]
-    assert visible and all(r.get_attribute("data-verdict") == "mismatch" for r in visible)
-    Select(browser.find_element(By.ID, "family-filter")).select_by_value("family00")
-    visible = [r for r in rows if r.is_displayed()]
-    assert visible and all(r.get_attribute("data-id").startswith("family00/") for r in visible)
-    search = browser.find_element(By.ID, "search")
-    search.send_keys("cpu-999")
-    WebDriverWait(browser, 10).until(lambda b: "1 of 61" in b.find_element(By.ID, "shown").text)
-    visible = [r for r in rows if r.is_displayed()]
-    assert [r.get_attribute("data-id") for r in visible] == ["family00/test_probe[cpu-999]"]
 
-    # Expanding the mismatch row shows expected vs observed with the differing fact highlighted.
-    visible[0].find_element(By.CSS_SELECTOR, "summary").click()
-    # The details are built on the (asynchronous) toggle event: wait for them.
-    WebDriverWait(browser, 10).until(lambda b: visible[0].find_elements(By.CSS_SELECTOR, "table.facts"))
-    differing = visible[0].find_elements(By.CSS_SELECTOR, "tr.differs td.fact")
-    assert [td.text for td in differing] == ["y.grad_fn"]
-    detail = visible[0].find_element(By.CSS_SELECTOR, ".detail").text
-    assert "ExpectedBackward0" in detail and "A synthetic probe." in detail
+def test_report_filters_search_and_anchors_live_in_the_url(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    report = _failing_report()
+    url = _page(tmp_path, report)
+    # Search reaches fact names and messages, not only ids.
+    browser.get(url + "#q=w.grad")
+    WebDriverWait(browser, 10).until(lambda b: "1 of 63 probes shown" in b.find_element(By.ID, "shown").text)
+    assert [r.get_attribute("id") for r in _visible(browser, "li.probe")] == ["p:family01/test_probe[cpu-998]"]
+    browser.get(url + "#q=" + "process%20died")
+    WebDriverWait(browser, 10).until(lambda b: "1 of 63" in b.find_element(By.ID, "shown").text)
+    # A probe's anchor opens it: differing facts first, the differing tensor elements marked.
+    browser.get(url + "#p=" + "family01%2Ftest_probe%5Bcpu-998%5D")
+    browser.refresh()
+    row = browser.find_element(By.ID, "p:family01/test_probe[cpu-998]")
+    WebDriverWait(browser, 10).until(lambda b: row.find_elements(By.CSS_SELECTOR, "table.facts"))
+    facts = [td.text for td in row.find_elements(By.CSS_SELECTOR, "table.facts td.fact")]
+    assert facts[0] == "w.grad" and row.find_elements(By.CSS_SELECTOR, "tr.differs td.fact")[0].text == "w.grad"
+    hot = [td.get_attribute("title") for td in row.find_elements(By.CSS_SELECTOR, "tr.differs td.hot")]
+    assert hot == ["[1]", "[3]", "[1]", "[3]"], hot  # expected and observed side, elements 1 and 3
+    assert "2 elements differ" in row.text
+    shot = tmp_path / "tensor.png"
+    browser.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")
+    # A crashed probe says what happened instead of a file:null location and an empty table.
+    crashed = browser.find_element(By.ID, "p:family02/test_probe[cpu-997]")
+    browser.execute_script("arguments[0].scrollIntoView()", crashed)
+    crashed.find_element(By.CSS_SELECTOR, "summary").click()
+    WebDriverWait(browser, 10).until(lambda b: crashed.find_elements(By.CSS_SELECTOR, ".detail p"))
+    text = crashed.find_element(By.CSS_SELECTOR, ".detail").text
+    assert "No facts were recorded: the process died" in text and "null" not in text
+    assert crashed.find_element(By.CSS_SELECTOR, ".badge").value_of_css_property("background-color") not in (
+        "rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
+
+
+def test_report_escapes_injected_text(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(_page(tmp_path, _failing_report()) + "#p=" + "family00%2Ftest_probe%5Bcpu-999%5D")
+    browser.refresh()
+    row = browser.find_element(By.ID, "p:family00/test_probe[cpu-999]")
+    WebDriverWait(browser, 10).until(lambda b: row.find_elements(By.CSS_SELECTOR, "table.facts"))
+    detail = row.find_element(By.CSS_SELECTOR, ".detail").text
     assert "<script>window.__pwned = 1</script>" in detail  # shown as text...
     assert browser.execute_script("return window.__pwned") is None  # ...never run
     assert not browser.find_elements(By.CSS_SELECTOR, ".detail img, .detail script")
-    repro = visible[0].find_element(By.CSS_SELECTOR, "pre.repro").get_attribute("textContent")
+    repro = row.find_element(By.CSS_SELECTOR, "pre.repro").get_attribute("textContent")
     assert "def run_probe(" in repro and repro.rstrip().endswith("run_probe(test_probe, device='cpu', case=999)")
 
-    shot = tmp_path / "report.png"
+
+def test_diff_page_filters_by_kind_and_family(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before = make_report(40, families=2, run_name="before")
+    after = make_report(40, families=2, run_name="after")
+    for p in after.probes[::2]:
+        if p.verdict == "pass":
+            p.observation["x.is_leaf"] = False
+            p.mismatches = [Mismatch("x.is_leaf", "semantic", True, False, None)]
+    path = tmp_path / "diff.html"
+    path.write_text(render_diff(compute(before, after), {"before": "before.html", "after": "after.html"}))
+    browser.get(path.as_uri())
+    assert browser.find_element(By.ID, "diff-verdict").value_of_css_property("background-color") not in (
+        "rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
+    assert browser.find_element(By.ID, "link-after").get_attribute("href").endswith("/after.html")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar")) == 2
+    sections = browser.find_elements(By.CSS_SELECTOR, "#changes details.family")
+    assert [s.get_attribute("data-family") for s in sections] == ["family00", "family01"]
+    browser.get(path.as_uri() + "#f=family01")
+    browser.refresh()
+    WebDriverWait(browser, 10).until(lambda b: [s.get_attribute("data-family") for s in
+                                                b.find_elements(By.CSS_SELECTOR, "#changes details.family")] == ["family01"])
+    kinds = {td.text for td in browser.find_elements(By.CSS_SELECTOR, "#changes td.kind")}
+    assert kinds == {"new behaviour"}
+    shot = tmp_path / "diff.png"
     browser.save_screenshot(str(shot))
-    assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
 
 
@@ -108,6 +198,7 @@ def test_ten_thousand_probe_report_loads_and_filters(browser, tmp_path):
     browser.get(url)
     loaded = time.perf_counter() - start
     assert "10000 of 10000 probes shown" in browser.find_element(By.ID, "shown").text
+    print(f"10k probes: page height {browser.execute_script('return document.documentElement.scrollHeight')} px")
     filtered = browser.execute_script("""
         const search = document.getElementById("search");
         search.value = "cpu-9999]";

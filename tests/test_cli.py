@@ -100,3 +100,25 @@ def test_diff_and_html_bad_reports_exit_2_with_one_line(tmp_path, capsys, conten
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("autograd-conformance: error: ") and str(bad) in line
                                  for line in err)
+
+
+def test_version(capsys):
+    from autograd_conformance import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"autograd-conformance {__version__}"
+
+
+def test_record_writes_a_new_table_only_when_asked(tmp_path, capsys):
+    from autograd_conformance.synthetic import make_report
+
+    report = make_report(20)
+    report.probes = [p for p in report.probes if p.verdict in ("pass", "mismatch", "drift", "missing")]
+    path = _write(tmp_path, "r.json", report)
+    table = tmp_path / "new-table"
+    assert main(["record", "--expectations", str(table), path]) == 2
+    assert "no such table directory (pass --init to create one)" in capsys.readouterr().err
+    assert not table.exists()
+    assert main(["record", "--expectations", str(table), "--init", path]) == 0
+    assert sorted(p.name for p in table.iterdir()) == sorted({f"{p.family}.toml" for p in report.probes})

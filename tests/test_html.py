@@ -6,6 +6,7 @@ import re
 from autograd_conformance.diff import compute
 from autograd_conformance.html import render_diff, render_report, script_json
 from autograd_conformance.synthetic import make_report, probe
+from autograd_conformance.verdict import Mismatch
 
 EVIL = '</script><script>alert(1)</script><b onmouseover="x">&amp;'
 
@@ -24,7 +25,7 @@ def test_report_page_escapes_everything_from_the_report():
     report.probes.append(bad)
     page = render_report(report)
     assert "<script>alert(1)" not in page and 'onmouseover="x"' not in page
-    assert page.count("<script") == 2  # the data block and the page's own script
+    assert page.count("<script") == 3  # the data block and the page's two scripts
     data = re.search(r'<script type="application/json" id="probe-data">(.*?)</script>', page, re.S).group(1)
     assert json.loads(data)["probes"][-1]["message"] == EVIL
 
@@ -35,19 +36,47 @@ def test_report_page_is_self_contained():
     assert "<link" not in page
 
 
-def test_report_page_groups_probes_by_family():
-    page = render_report(make_report(30, families=3))
+def test_report_page_groups_probes_by_family_failures_first():
+    report = make_report(30, families=3)
+    page = render_report(report)
     assert page.count('<details class="family"') == 3
     assert page.count('<li class="probe') == 30
+    first = page.index('<li class="probe')
+    assert 'data-verdict="pass"' not in page[first:first + 200]  # a family lists what needs a decision first
+    assert page.count('class="seg v-') >= 3  # a stacked bar per family
+    failing = [p for p in report.probes if p.verdict not in ("pass", "skipped")]
+    assert f"Needs a decision ({len(failing)})" in page
+    assert page.index('id="decisions"') < page.index('id="probes"')
 
 
-def test_diff_page_lists_changed_first_and_escapes():
+def test_report_verdict_banner_and_partial_warning():
+    green = make_report(3, families=1)
+    for p in green.probes:
+        p.verdict, p.mismatches = "pass", []
+    page = render_report(green)
+    assert 'class="verdict pass"' in page and "PASS — 3 probes conform" in page and "not-baseline" not in page
+    green.run_info.partial, green.run_info.partial_reason = True, "-k"
+    assert "This report is a partial run (-k)" in render_report(green)
+    red = render_report(make_report(30, families=1))
+    assert 'class="verdict fail"' in red and "FAIL — " in red
+
+
+def test_diff_page_separates_new_from_accepted_and_escapes():
     before = make_report(10, families=1, run_name="before")
     after = make_report(10, families=1, run_name="after")
     target = next(p for p in after.probes if p.verdict == "pass")
     target.observation["backward.message"] = EVIL
-    page = render_diff(compute(before, after))
+    target.verdict, target.mismatches = "drift", [Mismatch("backward.message", "text", None, EVIL, None, "not in table")]
+    page = render_diff(compute(before, after), {"before": "before.html", "after": "after.html"})
     assert "<script>alert(1)" not in page
-    assert page.index('id="changed"') < page.index("</body>")
-    assert "1 changed" in page
+    assert 'href="before.html"' in page and 'href="after.html"' in page
+    data = json.loads(re.search(r'id="diff-data">(.*?)</script>', page, re.S).group(1))
+    assert [c["category"] for p in data["changed"] for c in p["changes"]] == ["new-text"]
+    assert 'class="verdict warn"' in page
+    target.expectation.facts["backward.message"] = EVIL  # the table states the new wording for run two
+    target.verdict, target.mismatches = "pass", []
+    page = render_diff(compute(before, after))
+    data = json.loads(re.search(r'id="diff-data">(.*?)</script>', page, re.S).group(1))
+    assert [c["category"] for p in data["changed"] for c in p["changes"]] == ["accepted-text"]
+    assert 'class="verdict pass"' in page
     assert "No behavioural differences" in render_diff(compute(before, before))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import __version__
 from .facts import GATE_SEMANTIC, fails_gate, vocabulary_markdown
 from .files import write_atomic
 from .report import Report, ReportError, load
@@ -55,11 +57,17 @@ def _cmd_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(path: str) -> Report:
+def _load(path: str, consequence: str | None = "") -> Report:
+    """A saved report; a warning on stderr, ending in ``consequence``, when it cannot stand for a full run
+    (partial, incomplete, ...); none when ``consequence`` is None."""
     try:
-        return load(Path(path))
+        report = load(Path(path))
     except ReportError as exc:
         raise CliError(str(exc)) from None
+    why = report.not_a_baseline()
+    if why and consequence is not None:
+        print(f"autograd-conformance: warning: {path} is {why}{consequence}", file=sys.stderr)
+    return report
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -76,21 +84,34 @@ def _emit(text: str, output: str | None) -> None:
 def _cmd_html(args: argparse.Namespace) -> int:
     from .html import render_report
 
-    report = _load(args.report)
+    report = _load(args.report, "; the page says so")
     output = args.output or str(Path(args.report).with_suffix(".html"))
     _emit(render_report(report), output)
     return EXIT_OK
 
 
+def _report_links(args: argparse.Namespace, output: str | None) -> dict[str, str]:
+    """Links from the diff page to each report's page (or its JSON), relative to where the page is written."""
+    base = Path(output).resolve().parent if output else Path.cwd()
+    links = {}
+    for side in ("before", "after"):
+        path = Path(getattr(args, side)).resolve()
+        target = path.with_suffix(".html") if path.with_suffix(".html").exists() else path
+        links[side] = Path(os.path.relpath(target, base)).as_posix()
+    return links
+
+
 def _cmd_diff(args: argparse.Namespace) -> int:
     from . import diff as diff_mod
 
-    before, after = _load(args.before), _load(args.after)
+    consequence = ": probes it did not run show as added or removed"
+    before, after = _load(args.before, consequence), _load(args.after, consequence)
     result = diff_mod.compute(before, after, args.ignore)
+    result.paths = (args.before, args.after)
     if args.format == "html":
         from .html import render_diff
 
-        text = render_diff(result)
+        text = render_diff(result, _report_links(args, args.output))
     else:
         text = {"text": diff_mod.format_text, "markdown": diff_mod.format_markdown,
                 "json": diff_mod.format_json}[args.format](result)
@@ -105,7 +126,9 @@ def _cmd_record(args: argparse.Namespace) -> int:
     from .merge import MergeError, merge, table_diff
 
     directory = Path(args.expectations)
-    reports = [_load(path) for path in args.reports]
+    if not directory.is_dir() and not args.init:
+        raise CliError(f"{directory}: no such table directory (pass --init to create one)")
+    reports = [_load(path, None) for path in args.reports]  # merge checks what it can record
     try:
         docs, summary = merge(directory, reports)
     except MergeError as exc:
@@ -122,6 +145,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
         sys.stdout.write(table_diff(directory, docs, summary.files))
         print("dry run: nothing written")
         return EXIT_OK
+    directory.mkdir(parents=True, exist_ok=True)
     write_docs(directory, docs, summary.files)
     return EXIT_OK
 
@@ -216,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status of the commands on reports and tables: 0 ok, 1 differences, 2 bad input "
                "('run' has pytest's, see 'run --help').",
     )
+    parser.add_argument("--version", action="version", version=f"autograd-conformance {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="run the bundled conformance suite (pytest arguments pass through; see run --help)",
@@ -286,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--expectations", default="suites/expectations", metavar="DIR",
                         help="the table directory (default: suites/expectations)")
     record.add_argument("--dry-run", action="store_true", help="print the diff of the table, write nothing")
+    record.add_argument("--init", action="store_true", help="create the table directory if there is none")
     record.set_defaults(func=_cmd_record)
 
     compact = sub.add_parser(

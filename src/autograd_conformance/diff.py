@@ -30,6 +30,16 @@ class FactChange:
     def accepted_both(self) -> bool:
         return self.accepted_before and self.accepted_after
 
+    @property
+    def category(self) -> str:
+        """``new-`` or ``accepted-`` (the table states the change in both runs), then ``semantic`` or ``text``."""
+        return ("accepted-" if self.accepted_both else "new-") + ("text" if is_wording(self.kind) else "semantic")
+
+
+#: The kinds of difference between two runs, most pressing first, with the words the pages use for them.
+CATEGORIES = {"new-semantic": "new behaviour", "new-text": "new wording", "accepted-semantic": "accepted behaviour",
+              "accepted-text": "accepted wording", "added": "added", "removed": "removed"}
+
 
 @dataclass
 class ProbeChange:
@@ -44,6 +54,12 @@ class ProbeChange:
         """The probe's change is wording only if every fact that changed is wording."""
         return TEXT if all(is_wording(c.kind) for c in self.changes) else SEMANTIC
 
+    @property
+    def category(self) -> str:
+        """The most pressing category among its changes."""
+        order = list(CATEGORIES)
+        return min((c.category for c in self.changes), key=order.index)
+
 
 @dataclass
 class Diff:
@@ -54,6 +70,10 @@ class Diff:
     changed: list[ProbeChange] = field(default_factory=list)
     unchanged: int = 0
     ignored: list[str] = field(default_factory=list)
+    #: Why either report cannot stand for a full run (then probes it did not run show as added or removed).
+    warnings: list[str] = field(default_factory=list)
+    #: Where the two reports were read from (for links), when known.
+    paths: tuple[str, str] | None = None
 
     @property
     def has_differences(self) -> bool:
@@ -75,6 +95,7 @@ class Diff:
 
         return {
             "before": info(self.before), "after": info(self.after), "ignored": self.ignored,
+            "warnings": self.warnings,
             "summary": {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed),
                         "unchanged": self.unchanged, "semantic_changes": self.semantic_changes,
                         "text_changes": self.text_changes},
@@ -99,6 +120,11 @@ def compute(before: Report, after: Report, ignore: list[str] | None = None) -> D
     ignore = list(ignore or [])
     a, b = _comparable(before), _comparable(after)
     diff = Diff(before.run_info, after.run_info, ignored=ignore)
+    for side, report in (("before", before), ("after", after)):
+        why = report.not_a_baseline()
+        if why:
+            diff.warnings.append(f"{side} ({report.run_info.run_name}) is {why}: probes it did not run show as "
+                                 f"{'added' if side == 'before' else 'removed'}")
     diff.added = [b[i] for i in sorted(b.keys() - a.keys())]
     diff.removed = [a[i] for i in sorted(a.keys() - b.keys())]
     for pid in sorted(a.keys() & b.keys()):
@@ -136,6 +162,7 @@ def format_text(diff: Diff) -> str:
              f"{len(diff.changed)} changed ({diff.semantic_changes} semantic, {diff.text_changes} text facts), "
              f"{len(diff.added)} added, {len(diff.removed)} removed, {diff.unchanged} unchanged"
              + (f"; ignoring {', '.join(diff.ignored)}" if diff.ignored else "")]
+    lines += [f"warning: {w}" for w in diff.warnings]
     for p in diff.changed:
         lines.append(f"changed {p.id} [{p.kind}] ({p.verdict_before} → {p.verdict_after})")
         for c in p.changes:
@@ -156,6 +183,7 @@ def format_markdown(diff: Diff) -> str:
            f"torch `{b.torch_version}` → `{a.torch_version}`: **{len(diff.changed)} changed** "
            f"({diff.semantic_changes} semantic, {diff.text_changes} text facts), {len(diff.added)} added, "
            f"{len(diff.removed)} removed, {diff.unchanged} unchanged.", ""]
+    out += [f"> **Warning:** {w}" for w in diff.warnings] + ([""] if diff.warnings else [])
     if diff.changed:
         out += ["| probe | fact | kind | before | after | table |", "|---|---|---|---|---|---|"]
         for p in diff.changed:

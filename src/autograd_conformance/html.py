@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -10,11 +11,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from .diff import Diff
+from .diff import CATEGORIES, Diff
+from .facts import SEMANTIC, is_compared, kind_of
 from .report import Report
 from .repro import PRELUDE
 from .result import Location, ProbeResult
-from .verdict import VERDICTS
+from .summary import detail, shorten
+from .verdict import FAILING, SKIPPED, VERDICTS
 
 
 @lru_cache(maxsize=1)
@@ -40,28 +43,104 @@ def _raw_asset(name: str) -> Markup:
     return Markup(_asset(name))
 
 
+def report_verdict(report: Report) -> tuple[str, bool]:
+    """The verdict of a saved run, in words, and whether it is green."""
+    summary, ran = report.summary, sum(1 for p in report.probes if p.verdict != SKIPPED)
+    failing = {v: summary[v] for v in FAILING if summary.get(v)}
+    if not failing and not summary["stale"]:
+        return f"PASS — {ran} probes conform to the table", True
+    parts = [f"{sum(failing.values())} of {ran} probes differ from the table ("
+             + ", ".join(f"{n} {v}" for v, n in failing.items()) + ")"] if failing else []
+    if summary["stale"]:
+        parts.append(f"{summary['stale']} stale rows match no probe")
+    return "FAIL — " + "; ".join(parts), False
+
+
+def _devices_line(info: Any) -> str:
+    generated = [name for name, d in info.devices.items() if d.get("generated", d.get("available"))]
+    absent = [(name, d.get("not_generated", 0)) for name, d in info.devices.items() if name not in generated]
+    line = ", ".join(generated) or "cpu"
+    if absent:
+        line += f" ({' and '.join(n for n, _ in absent)} not on this machine: {absent[0][1]} probes each not generated)"
+    return line
+
+
+def _gist(p: ProbeResult) -> str:
+    if p.mismatches:
+        first = p.mismatches[0]
+        more = f" (+{len(p.mismatches) - 1} more)" if len(p.mismatches) > 1 else ""
+        return f"{first.fact}: {detail(first)}{more}"
+    return shorten((p.message or "").strip().splitlines()[0] if (p.message or "").strip() else "", 140)
+
+
 def render_report(report: Report) -> str:
-    """The report as one HTML page: header, verdict counts, filters, probes grouped by family."""
+    """The report as one HTML page: the verdict, verdict bars per family, what needs a decision, then every
+    probe grouped by family (failures first, all-passing families collapsed), with filters kept in the URL."""
+    order = {v: i for i, v in enumerate(VERDICTS)}
+    failing_first = {v: (0 if v in FAILING else 1, order[v]) for v in VERDICTS}
     families: dict[str, list[tuple[int, ProbeResult]]] = {}
     data = []
     for index, p in enumerate(report.probes):
         families.setdefault(p.family, []).append((index, p))
         exp = p.expectation
         data.append({
-            "id": p.id, "family": p.family, "nodeid": p.nodeid, "doc": p.doc, "message": p.message,
+            "id": p.id, "family": p.family, "verdict": p.verdict, "doc": p.doc, "message": p.message,
             "observation": p.observation, "expected": exp.facts if exp else None,
             "sources": exp.sources if exp else None, "keys": exp.keys if exp else None,
             "differs": [m.fact for m in p.mismatches],
+            "info": [name for name in p.observation if not is_compared(kind_of(name, default=SEMANTIC))],
             "location": (p.location or Location("")).to_json(), "duration": p.duration, "repro": p.repro,
         })
+    for probes in families.values():
+        probes.sort(key=lambda item: (failing_first[item[1].verdict], item[1].id))
+    family_counts = {f: sorted(Counter(p.verdict for _, p in probes).items(), key=lambda kv: order[kv[0]])
+                     for f, probes in families.items()}
+    bars = [(f, counts, sum(n for _, n in counts)) for f, counts in sorted(family_counts.items())]
+    decisions = [(p, _gist(p)) for p in sorted(report.probes, key=lambda p: (order[p.verdict], p.id))
+                 if p.verdict in FAILING]
+    open_families = {f for f, counts in family_counts.items() if any(v in FAILING for v, _ in counts)}
+    settled = [v for v in VERDICTS if v not in FAILING]
+    settled_counts = {f: [(v, n) for v, n in counts if v in settled] for f, counts in family_counts.items()}
+    text, ok = report_verdict(report)
     payload = {"probes": data, "sources": report.sources, "prelude": PRELUDE,
                "torch": report.run_info.torch_version}
     return _env().get_template("report.html.j2").render(
         info=report.run_info, summary=report.summary, stale=report.stale, verdicts=VERDICTS,
-        families=sorted(families.items()), data_json=script_json(payload), css=_raw_asset("base.css"),
-        script=_raw_asset("report.js"))
+        verdict={"text": text, "ok": ok}, not_baseline=report.not_a_baseline(), devices_line=_devices_line(report.run_info),
+        bars=bars, decisions=decisions, families=sorted(families.items()), family_counts=family_counts,
+        open_families=open_families, settled=settled, settled_counts=settled_counts, data_json=script_json(payload), css=_raw_asset("base.css"),
+        common=_raw_asset("common.js"), script=_raw_asset("report.js"))
 
 
-def render_diff(diff: Diff) -> str:
-    """The diff as one HTML page: changed probes first, before and after side by side."""
-    return _env().get_template("diff.html.j2").render(diff=diff, css=_raw_asset("base.css"))
+def render_diff(diff: Diff, links: dict[str, str] | None = None) -> str:
+    """The diff as one HTML page: new changes apart from those the table already states, behaviour apart
+    from wording, grouped by family with a bar per family, filters kept in the URL, links to both reports."""
+    changed = [{"id": p.id, "family": p.family, "verdict_before": p.verdict_before, "verdict_after": p.verdict_after,
+                "category": p.category,
+                "changes": [{"fact": c.fact, "kind": c.kind, "category": c.category, "before": c.before, "after": c.after,
+                             "in_before": c.in_before, "in_after": c.in_after, "source_after": c.source_after}
+                            for c in p.changes]} for p in diff.changed]
+    added = [{"id": p.id, "family": p.family, "verdict": p.verdict} for p in diff.added]
+    removed = [{"id": p.id, "family": p.family, "verdict": p.verdict} for p in diff.removed]
+    per_family: dict[str, Counter] = {}
+    for p in changed:
+        per_family.setdefault(p["family"], Counter())[p["category"]] += 1
+    for what, items in (("added", added), ("removed", removed)):
+        for p in items:
+            per_family.setdefault(p["family"], Counter())[what] += 1
+    totals = Counter()
+    for counts in per_family.values():
+        totals.update(counts)
+    bars = [(f, [(c, counts[c]) for c in CATEGORIES if counts[c]], sum(counts.values()))
+            for f, counts in sorted(per_family.items())]
+    counts = {"new_semantic": sum(1 for p in changed if p["category"] == "new-semantic"),
+              "new_text": sum(1 for p in changed if p["category"] == "new-text"),
+              "accepted": sum(1 for p in changed if p["category"].startswith("accepted"))}
+    payload = {"changed": changed, "added": added, "removed": removed, "families": sorted(per_family),
+               "labels": CATEGORIES}
+    tone = ("fail" if counts["new_semantic"] or diff.added or diff.removed else
+            "warn" if counts["new_text"] else "pass")
+    return _env().get_template("diff.html.j2").render(
+        diff=diff, links=links or {}, counts=counts, tone=tone, totals=totals, bars=bars, families=sorted(per_family),
+        categories=list(CATEGORIES.items()), labels=CATEGORIES, data_json=script_json(payload),
+        css=_raw_asset("base.css"), common=_raw_asset("common.js"), script=_raw_asset("diff.js"))
