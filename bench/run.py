@@ -68,8 +68,9 @@ def suite_figures(repeat: int, tmp: Path) -> dict[str, dict[str, float]]:
     probes = json.loads(floor.pop("last_stdout").strip().splitlines()[-1])["probes"]
     figures = {"floor": {**floor, "probes": probes}}
     for workers in ("0", "2", "auto"):
-        cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", workers, f"--ac-report-dir={tmp}",
-               f"--ac-run-name=bench-{workers}", "--ac-no-html"]
+        # The suite as users run it: `autograd-conformance run` (the bundled suite with its own pytest settings).
+        cmd = [py, "-m", "autograd_conformance.cli", "run", "-q", "-p", "no:cacheprovider", "-n", workers,
+               f"--ac-report-dir={tmp}", f"--ac-run-name=bench-{workers}", "--ac-no-html"]
         result = median_of(repeat, cmd)
         result.pop("last_stdout")
         report = json.loads((tmp / f"bench-{workers}.json").read_text())

@@ -3,7 +3,9 @@
 For each op's first sample input (requires_grad=True): whether the output requires grad, its grad_fn names,
 what backward does, whether the gradient is finite, whether forward-mode AD works, and what the OpInfo claims
 (supports_autograd, supports_forward_ad, ...), so a claim that disagrees with reality is itself a fact. The
-database is private torch API: if it cannot be imported, the family skips with one reason.
+database is private torch API: if it cannot be imported, the family skips with one reason. Probes are
+parametrized by op id (known without importing the database); the family is one xdist group, so only the
+worker that runs it imports the database.
 """
 
 import pytest
@@ -13,25 +15,16 @@ import torch.autograd.forward_ad as fwAD
 from autograd_conformance import opdb
 
 try:
-    op_db = opdb.load()
+    OP_IDS = opdb.op_ids()
 except Exception as exc:  # noqa: BLE001 - private API: any failure means "not available in this torch"
     pytest.skip(f"torch's OpInfo database is not importable here ({type(exc).__name__}: {exc}); "
                 f"it needs numpy and expecttest", allow_module_level=True)
 
-pytestmark = pytest.mark.ops
+pytestmark = [pytest.mark.ops, pytest.mark.xdist_group("ops")]
 
 CLAIMS = ("supports_autograd", "supports_forward_ad", "supports_fwgrad_bwgrad", "supports_inplace_autograd")
 
 
-def _float64_on_cpu(op):
-    try:
-        return torch.float64 in op.supported_dtypes("cpu")
-    except Exception:  # noqa: BLE001 - an OpInfo whose dtype query breaks is left out
-        return False
-
-
-OPS = [pytest.param(op, id=op.name + (f".{op.variant_test_name}" if op.variant_test_name else ""))
-       for op in op_db if _float64_on_cpu(op)]
 
 
 def _tensors(value):
@@ -50,9 +43,10 @@ def _first_sample(op):
     return next(iter(op.sample_inputs_func(op, "cpu", torch.float64, True)), None)
 
 
-@pytest.mark.parametrize("op", OPS)
-def test_op(obs, op):
+@pytest.mark.parametrize("op_id", OP_IDS, ids=OP_IDS)
+def test_op(obs, op_id):
     """The op's autograd fingerprint on its first float64 sample, next to what its OpInfo claims."""
+    op = opdb.get(op_id)
     obs.fact("claims.value", {c: bool(getattr(op, c, False)) for c in CLAIMS})
     # Warnings are not part of the fingerprint, and some fire once per process (lazy imports): leave them out.
     sample = obs.outcome("sample", lambda: _first_sample(op), warns=False)

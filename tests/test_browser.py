@@ -18,6 +18,8 @@ from autograd_conformance.verdict import Mismatch
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+#: Generous: the page is quick, but CI runs this next to whole suites on two cores.
+WAIT = 30
 INJECTION = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> "quoted" & <Unique2Backward0 object>'
 
 
@@ -99,7 +101,7 @@ def test_report_opens_on_what_needs_a_decision(browser, tmp_path):
 
     # A segment is a filter, kept in the URL.
     browser.find_element(By.CSS_SELECTOR, '#bars .seg[data-family="family01"][data-verdict="mismatch"]').click()
-    WebDriverWait(browser, 10).until(lambda b: "v=mismatch" in b.current_url and "f=family01" in b.current_url)
+    WebDriverWait(browser, WAIT).until(lambda b: "v=mismatch" in b.current_url and "f=family01" in b.current_url)
     visible = _visible(browser, "li.probe")
     assert visible and all(r.get_attribute("data-verdict") == "mismatch" and
                            r.get_attribute("id").startswith("p:family01/") for r in visible)
@@ -113,15 +115,15 @@ def test_report_filters_search_and_anchors_live_in_the_url(browser, tmp_path):
     url = _page(tmp_path, report)
     # Search reaches fact names and messages, not only ids.
     browser.get(url + "#q=w.grad")
-    WebDriverWait(browser, 10).until(lambda b: "1 of 63 probes shown" in b.find_element(By.ID, "shown").text)
+    WebDriverWait(browser, WAIT).until(lambda b: "1 of 63 probes shown" in b.find_element(By.ID, "shown").text)
     assert [r.get_attribute("id") for r in _visible(browser, "li.probe")] == ["p:family01/test_probe[cpu-998]"]
     browser.get(url + "#q=" + "process%20died")
-    WebDriverWait(browser, 10).until(lambda b: "1 of 63" in b.find_element(By.ID, "shown").text)
+    WebDriverWait(browser, WAIT).until(lambda b: "1 of 63" in b.find_element(By.ID, "shown").text)
     # A probe's anchor opens it: differing facts first, the differing tensor elements marked.
     browser.get(url + "#p=" + "family01%2Ftest_probe%5Bcpu-998%5D")
     browser.refresh()
     row = browser.find_element(By.ID, "p:family01/test_probe[cpu-998]")
-    WebDriverWait(browser, 10).until(lambda b: row.find_elements(By.CSS_SELECTOR, "table.facts"))
+    WebDriverWait(browser, WAIT).until(lambda b: row.find_elements(By.CSS_SELECTOR, "table.facts"))
     facts = [td.text for td in row.find_elements(By.CSS_SELECTOR, "table.facts td.fact")]
     assert facts[0] == "w.grad" and row.find_elements(By.CSS_SELECTOR, "tr.differs td.fact")[0].text == "w.grad"
     hot = [td.get_attribute("title") for td in row.find_elements(By.CSS_SELECTOR, "tr.differs td.hot")]
@@ -134,7 +136,7 @@ def test_report_filters_search_and_anchors_live_in_the_url(browser, tmp_path):
     crashed = browser.find_element(By.ID, "p:family02/test_probe[cpu-997]")
     browser.execute_script("arguments[0].scrollIntoView()", crashed)
     crashed.find_element(By.CSS_SELECTOR, "summary").click()
-    WebDriverWait(browser, 10).until(lambda b: crashed.find_elements(By.CSS_SELECTOR, ".detail p"))
+    WebDriverWait(browser, WAIT).until(lambda b: crashed.find_elements(By.CSS_SELECTOR, ".detail p"))
     text = crashed.find_element(By.CSS_SELECTOR, ".detail").text
     assert "No facts were recorded: the process died" in text and "null" not in text
     assert crashed.find_element(By.CSS_SELECTOR, ".badge").value_of_css_property("background-color") not in (
@@ -148,7 +150,7 @@ def test_report_escapes_injected_text(browser, tmp_path):
     browser.get(_page(tmp_path, _failing_report()) + "#p=" + "family00%2Ftest_probe%5Bcpu-999%5D")
     browser.refresh()
     row = browser.find_element(By.ID, "p:family00/test_probe[cpu-999]")
-    WebDriverWait(browser, 10).until(lambda b: row.find_elements(By.CSS_SELECTOR, "table.facts"))
+    WebDriverWait(browser, WAIT).until(lambda b: row.find_elements(By.CSS_SELECTOR, "table.facts"))
     detail = row.find_element(By.CSS_SELECTOR, ".detail").text
     assert "<script>window.__pwned = 1</script>" in detail  # shown as text...
     assert browser.execute_script("return window.__pwned") is None  # ...never run
@@ -178,7 +180,7 @@ def test_diff_page_filters_by_kind_and_family(browser, tmp_path):
     assert [s.get_attribute("data-family") for s in sections] == ["family00", "family01"]
     browser.get(path.as_uri() + "#f=family01")
     browser.refresh()
-    WebDriverWait(browser, 10).until(lambda b: [s.get_attribute("data-family") for s in
+    WebDriverWait(browser, WAIT).until(lambda b: [s.get_attribute("data-family") for s in
                                                 b.find_elements(By.CSS_SELECTOR, "#changes details.family")] == ["family01"])
     kinds = {td.text for td in browser.find_elements(By.CSS_SELECTOR, "#changes td.kind")}
     assert kinds == {"new behaviour"}
@@ -206,7 +208,7 @@ def test_ten_thousand_probe_report_loads_and_filters(browser, tmp_path):
         search.dispatchEvent(new Event("input"));
         return new Promise(resolve => setTimeout(() => resolve((performance.now() - start - 120) / 1000), 125));
     """)
-    WebDriverWait(browser, 10).until(lambda b: "1 of 10000" in b.find_element(By.ID, "shown").text)
+    WebDriverWait(browser, WAIT).until(lambda b: "1 of 10000" in b.find_element(By.ID, "shown").text)
     assert "1 of 10000 probes shown" in browser.find_element(By.ID, "shown").text
     print(f"10k probes: load {loaded:.2f} s, filter {filtered:.2f} s, "
           f"{(tmp_path / 'report.html').stat().st_size / 1e6:.1f} MB")

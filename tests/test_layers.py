@@ -18,7 +18,7 @@ LAYERS = [
     ("judging", {"verdict", "result"}),
     ("outputs", {"report", "stream", "summary", "repro", "diff", "html", "synthetic"}),
     ("recording", {"record", "merge"}),
-    ("entry points", {"probes", "options", "items", "session", "plugin", "cli", "direct"}),
+    ("entry points", {"probes", "options", "items", "session", "schedule", "plugin", "cli", "direct"}),
 ]
 LAYER_OF = {module: index for index, (_, modules) in enumerate(LAYERS) for module in modules}
 

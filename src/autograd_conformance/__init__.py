@@ -26,7 +26,8 @@ Recording: writing the table from what torch did
     ``autograd-conformance record``).
 Entry points
     ``probes`` (probe suites and modules: where probes live, the ``obs`` fixture they get), ``plugin``
-    (pytest options and thin hooks), ``session`` (one run: options to exit status),
+    (pytest options and thin hooks), ``session`` (one run: options to exit status), ``schedule`` (xdist
+    scheduling that keeps the ops family on one worker),
     ``options`` (``RunOptions``, parsed once), ``items`` (pytest items as probes), ``cli`` (the
     ``autograd-conformance`` command), ``direct`` (probes without pytest: the benchmark's floor).
 

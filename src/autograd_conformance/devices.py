@@ -6,6 +6,8 @@ stream's reading of a crashed probe's id and the multi-run recorder's reference 
 
 from __future__ import annotations
 
+import functools
+
 DEVICES = ("cpu", "cuda", "mps")
 #: The device every machine has: the baseline a device-specific ``when`` block is stated against.
 REFERENCE = "cpu"
@@ -15,8 +17,10 @@ def is_device(name: str) -> bool:
     return name in DEVICES
 
 
+@functools.lru_cache(maxsize=None)
 def available(name: str) -> bool:
-    """Whether this machine can run probes on ``name`` (cpu always; cuda and mps where torch finds them)."""
+    """Whether this machine can run probes on ``name`` (cpu always; cuda and mps where torch finds them);
+    asked of torch once per process."""
     import torch
 
     if name == "cpu":
@@ -25,6 +29,28 @@ def available(name: str) -> bool:
         return torch.cuda.is_available()
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def torch_build() -> tuple[str, str | None]:
+    """(torch.__version__, torch.version.git_version) of the installed torch, read from ``torch/version.py``
+    without importing torch (a process that only collects results, an xdist controller, never needs it)."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("torch")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        try:
+            text = open(f"{location}/version.py", encoding="utf-8").read()
+        except OSError:
+            continue
+        version = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        git = re.search(r"^git_version\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        if version:
+            return version.group(1), git.group(1) if git else None
+    import torch  # an unusual install: ask torch itself
+
+    return torch.__version__, getattr(torch.version, "git_version", None)
 
 
 def in_params(parts: list[str]) -> str | None:

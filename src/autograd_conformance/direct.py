@@ -5,6 +5,7 @@ This is the benchmark's floor (the same probes, no harness) and the proof that p
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import inspect
 import itertools
@@ -65,7 +66,9 @@ def run_suites(suites: Path) -> dict[str, int]:
 
     activate("ci")
     count = errors = 0
-    for _, fn, kwargs in iter_probes(suites):
+    probes = list(iter_probes(suites))  # every module imported first, then out of the collector's way
+    gc.freeze()
+    for _, fn, kwargs in probes:
         count += 1
         with probe_context():
             try:

@@ -20,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, load
 _TOLERANCE_KEYS = ("rtol", "atol")
 
 
+@lru_cache(maxsize=256)
 def torch_release(version: str) -> Version:
     """The version a condition is evaluated on: the release without its local part (2.13.0+cpu -> 2.13.0)."""
     return Version(Version(version).public)
@@ -42,6 +44,7 @@ def is_pattern(key: str) -> bool:
     return "*" in key or "?" in key
 
 
+@lru_cache(maxsize=None)
 def pattern_regex(key: str) -> re.Pattern[str]:
     """The regex of a key pattern: ``*`` any text, ``?`` one character, everything else literal."""
     return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in key) + r"\Z")
@@ -83,13 +86,18 @@ class Entry:
     key: str
     base: Block
     when: list[Block]
-    regex: re.Pattern[str] | None = None
+    is_pattern: bool = False
     #: The table layer (directory) the entry comes from: 0 the lowest; a higher layer overrides a lower one.
     layer: int = 0
 
     @property
     def pattern(self) -> bool:
-        return self.regex is not None
+        return self.is_pattern
+
+    @property
+    def regex(self) -> re.Pattern[str] | None:
+        """The key as a regex (compiled on first use: most patterns are only ever reached through the index)."""
+        return pattern_regex(self.key) if self.is_pattern else None
 
     def available(self, version: Version) -> bool:
         """Whether the probe this entry describes exists on ``version`` (an entry-level ``torch`` range)."""
@@ -217,7 +225,7 @@ def parse_entries(file: str, doc: dict[str, Any], layer: int = 0) -> list[Entry]
             raise TableError(file, key, f"'{WHEN}' must be an array of tables ([[\"{key}\".when]])")
         base = _block(file, key, None, raw)
         when = [_block(file, key, i, b) for i, b in enumerate(when_raw)]
-        entries.append(Entry(file, key, base, when, pattern_regex(key) if is_pattern(key) else None, layer))
+        entries.append(Entry(file, key, base, when, is_pattern(key), layer))
     return entries
 
 
@@ -316,9 +324,18 @@ class Table:
         release, so it is never stale here.
         """
         version = torch_release(torch_version) if torch_version is not None else None
-        return [e for e in self.entries
-                if (version is None or e.available(version)) and (checked is None or checked(e))
-                and not (e.key in probe_ids if not e.pattern else any(e.matches_id(p) for p in probe_ids))]
+        by_base: dict[str, list[str]] = {}
+        for probe_id in probe_ids:
+            by_base.setdefault(probe_id.split("[", 1)[0], []).append(probe_id)
+
+        def used(entry: Entry) -> bool:
+            if not entry.pattern:
+                return entry.key in probe_ids
+            head = _head(entry.key)  # only ids whose function part starts with the pattern's head can match
+            return any(entry.matches_id(p) for base, ids in by_base.items() if base.startswith(head) for p in ids)
+
+        return [e for e in self.entries if (version is None or e.available(version))
+                and (checked is None or checked(e)) and not used(e)]
 
 
 def _head(key: str) -> str:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: pytest-xdist's ``--dist loadgroup`` appends ``@<group>`` to the node ids of grouped tests.
+_XDIST_GROUP = re.compile(r"@[\w.-]+$")
+
+
+def plain_nodeid(nodeid: str) -> str:
+    """A node id without pytest-xdist's ``@group`` suffix: the same probe has the same id with any ``-n``."""
+    return _XDIST_GROUP.sub("", nodeid) if "@" in nodeid else nodeid
 
 
 def probe_id(nodeid: str, path: Path | None = None) -> tuple[str, str]:
@@ -11,7 +20,7 @@ def probe_id(nodeid: str, path: Path | None = None) -> tuple[str, str]:
     The family comes from the module's file name: ``path`` when given (a node id of a module collected outside
     the rootdir may not name its file), else the node id's file part.
     """
-    file, _, rest = nodeid.partition("::")
+    file, _, rest = plain_nodeid(nodeid).partition("::")
     stem = Path(path).stem if path is not None else Path(file).stem
     family = stem[len("test_"):] if stem.startswith("test_") else stem
     return family, f"{family}/{rest.replace('::', '.')}"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import HypothesisException
 
 from .normalize import normalize_message
-from .observe import Observation
+
+if TYPE_CHECKING:
+    from .observe import Observation
 
 PROFILES = {
     # derandomized so every run (and every xdist worker) draws the same examples
@@ -45,7 +47,7 @@ def active_profile() -> str:
     return _active[0]
 
 
-def check(obs: Observation, name: str, body: Callable[..., None], **strategies: Any) -> bool:
+def check(obs: "Observation", name: str, body: Callable[..., None], **strategies: Any) -> bool:
     """Run the property; record holds / examples / falsifying under ``name``; return whether it held."""
     count = 0
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .ids import probe_id
+from .ids import plain_nodeid, probe_id
 from .repro import call_line
 from .result import Location, ProbeResult
 from .probes import ProbeModule
@@ -18,9 +17,16 @@ from .probes import ProbeModule
 OBS = "obs"
 
 
+_IS_PROBE = pytest.StashKey[bool]()
+
+
 def is_probe(item: pytest.Item) -> bool:
-    """A test of a probe-suite module that asks for ``obs``."""
-    return OBS in getattr(item, "fixturenames", ()) and isinstance(item.getparent(pytest.Module), ProbeModule)
+    """A test of a probe-suite module that asks for ``obs`` (decided once per item: every hook asks)."""
+    known = item.stash.get(_IS_PROBE, None)
+    if known is None:
+        known = item.stash[_IS_PROBE] = (OBS in getattr(item, "fixturenames", ())
+                                         and isinstance(item.getparent(pytest.Module), ProbeModule))
+    return known
 
 
 def device_of(item: pytest.Item) -> str | None:
@@ -30,12 +36,11 @@ def device_of(item: pytest.Item) -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def _end_line(func: Any) -> int | None:
-    """The last source line of a probe function (parsed once per function, not once per parametrization)."""
-    try:
-        lines, start = inspect.getsourcelines(func)
-    except (OSError, TypeError):
+    """The last line of a probe function's code (from its code object: no source is read or parsed)."""
+    code = getattr(func, "__code__", None)
+    if code is None:
         return None
-    return start + len(lines) - 1
+    return max((line for _, _, line in code.co_lines() if line is not None), default=None)
 
 
 def _json_param(value: Any) -> Any:
@@ -52,9 +57,13 @@ def _json_param(value: Any) -> Any:
 
 
 def _display_path(item: pytest.Item) -> str:
+    return _display(Path(item.path), Path(item.config.rootpath))
+
+
+@functools.lru_cache(maxsize=None)
+def _display(path: Path, root: Path) -> str:
     """The module's path relative to the rootdir; for a module outside it (the installed bundled suite run
     from a project), relative to the directory above its suite: ``suites/test_leaf.py``."""
-    path, root = Path(item.path), Path(item.config.rootpath)
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
@@ -77,7 +86,7 @@ def result_of(item: pytest.Item, verdict: str, observation: dict[str, Any] | Non
         indices = dict(getattr(callspec, "indices", {}) or {}) if callspec else {}
         repro = call_line(func.__name__, device, indices)
     return ProbeResult(
-        id=pid, family=family, nodeid=item.nodeid, verdict=verdict, device=device,
+        id=pid, family=family, nodeid=plain_nodeid(item.nodeid), verdict=verdict, device=device,
         params={k: _json_param(v) for k, v in sorted(callspec.params.items())} if callspec else {},
         observation=dict(observation or {}), location=Location(file, None if line is None else line + 1, end_line),
         doc=doc, message=message, repro=repro)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from . import devices
 from .facts import canonical, check_type
 from .normalize import normalize_message
 
@@ -153,6 +154,17 @@ def run_captured(action: Callable[[], Any]) -> tuple[Any, BaseException | None, 
     return result, raised, warned
 
 
+def seed_everything(seed: int) -> None:
+    """Seed torch's generators as ``torch.manual_seed`` does, for the devices this machine has: on a machine
+    without CUDA, ``torch.manual_seed`` queues a lazy CUDA seeding with a captured stack trace each time (a
+    millisecond per probe), which this skips."""
+    torch.default_generator.manual_seed(seed)
+    if devices.available("cuda"):
+        torch.cuda.manual_seed_all(seed)
+    if devices.available("mps"):
+        torch.mps.manual_seed(seed)
+
+
 @contextlib.contextmanager
 def probe_context(seed: int = 0) -> Iterator[None]:
     """Isolate one probe: seeded RNGs, C++ warnings always on, and torch's global modes restored afterwards.
@@ -166,7 +178,7 @@ def probe_context(seed: int = 0) -> Iterator[None]:
         torch.is_anomaly_check_nan_enabled(),
         torch.get_default_dtype(),
     )
-    torch.manual_seed(seed)
+    seed_everything(seed)
     random.seed(seed)
     torch.set_warn_always(True)
     try:

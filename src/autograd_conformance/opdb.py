@@ -1,18 +1,30 @@
-"""torch's OpInfo database (``torch.testing._internal``), imported without side effects on the host.
+"""torch's OpInfo database (``torch.testing._internal``): its op ids known cheaply, the database itself imported
+only where an ops probe runs, and never with side effects on the host.
 
-Importing ``common_utils`` registers hypothesis profiles of torch's own ("dev", "debug", "pytorch_ci") and
-loads one: a project that runs the suite next to its own hypothesis tests would find its profile replaced.
-``load()`` imports the database and puts hypothesis' profiles back as they were.
+Importing the database costs about 1.3 s (it builds ~700 OpInfos) and registers hypothesis profiles of torch's
+own ("dev", "debug", "pytorch_ci") and loads one. ``op_ids()`` reads the ids the ops family parametrizes
+over from a cache file keyed by the torch build (made the first time, from the database), so collecting the
+suite, and every xdist worker that runs no ops probe, never imports the database; ``get(op_id)`` imports it on
+first use; hypothesis' profiles are put back as they were.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import json
+import os
 from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+from .files import write_atomic
 
 #: The profiles torch's test utilities register when imported.
 TORCH_PROFILES = ("dev", "debug", "pytorch_ci")
+#: Bumped when the selection of ops (``_selected``) or the id scheme changes, so old cache files are not read.
+SELECTION = 1
 
 
 @contextlib.contextmanager
@@ -36,8 +48,69 @@ def hypothesis_profiles_kept() -> Iterator[None]:
         settings.load_profile(current)
 
 
+@lru_cache(maxsize=1)
 def load() -> list[Any]:
     """The OpInfo database (``op_db``); raises whatever the private import raises where it is unavailable."""
     with hypothesis_profiles_kept():
         from torch.testing._internal.common_methods_invocations import op_db
+    # The ~700 OpInfos (and what they hold) live as long as the process: freeze them out of the garbage
+    # collector, which otherwise walks them at every full collection and, for ~0.8 s, at interpreter exit.
+    gc.freeze()
     return op_db
+
+
+def op_id(op: Any) -> str:
+    """An OpInfo's id in probe ids: its name, and its variant after a dot (``nn.functional.conv2d.stride``)."""
+    return op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
+
+
+def _selected(op: Any) -> bool:
+    """The ops the family probes: those that run on CPU in float64."""
+    import torch
+
+    try:
+        return torch.float64 in op.supported_dtypes("cpu")
+    except Exception:  # noqa: BLE001 - an OpInfo whose dtype query breaks is left out
+        return False
+
+
+def cache_dir() -> Path:
+    """Where the op ids are cached: $AUTOGRAD_CONFORMANCE_CACHE, else $XDG_CACHE_HOME/autograd-conformance."""
+    explicit = os.environ.get("AUTOGRAD_CONFORMANCE_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograd-conformance"
+
+
+def _cache_path() -> Path:
+    import torch
+
+    git = (getattr(torch.version, "git_version", None) or "unknown")[:12]
+    return cache_dir() / f"opinfo-ids-{torch.__version__}-{git}-s{SELECTION}.json"
+
+
+@lru_cache(maxsize=1)
+def op_ids() -> tuple[str, ...]:
+    """The ids of the selected ops, in the database's order: from the cache, else from the database (and then
+    cached; a cache that cannot be written only costs the import next time)."""
+    path = _cache_path()
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(cached, list) and all(isinstance(i, str) for i in cached):
+            return tuple(cached)
+    except (OSError, ValueError):
+        pass
+    ids = tuple(op_id(op) for op in load() if _selected(op))
+    with contextlib.suppress(OSError):
+        write_atomic(path, json.dumps(list(ids)))
+    return ids
+
+
+@lru_cache(maxsize=None)
+def _by_id() -> dict[str, Any]:
+    return {op_id(op): op for op in load() if _selected(op)}
+
+
+def get(identifier: str) -> Any:
+    """The OpInfo with this id (the database is imported on first use)."""
+    return _by_id()[identifier]

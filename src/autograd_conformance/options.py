@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,8 @@ class RunOptions:
     min_probes: int = 0
     timeout: float = 60.0
     hypothesis_profile: str = "ci"
-    #: The devices probes are generated for, and those left out because this machine lacks them.
-    devices: tuple[str, ...] = (devices.REFERENCE,)
-    absent_devices: tuple[str, ...] = ()
+    #: ``--ac-devices`` as given (None: every device this machine has); see ``select_devices``.
+    requested_devices: str | None = None
     #: Why the selection is narrower than whole suites (``-k``, ``-m``, ``--lf``, a node id, ...), or None.
     narrowed_by: str | None = None
     #: The suites whose every module the run's arguments reach (their own rows can be checked for staleness).
@@ -168,14 +168,16 @@ class RunOptions:
         suites = tuple(suites_for(table_dirs(config)))
         if not suites:
             raise OptionError("no probe suite: the bundled suite is not installed and no ac_expectations is set")
-        chosen, absent = select_devices(config.getoption("ac_devices"))
+        requested = config.getoption("ac_devices")
+        if requested:
+            select_devices(requested)  # an unknown or absent device stops the run at start
         return cls(
             root=root, suites=suites, report_dir=report_dir, run_name=run_name, torch_version=torch_version,
             table_version=config.getoption("ac_torch_version") or torch_version,
             record=config.getoption("ac_record"), allow_missing=bool(config.getoption("ac_allow_missing")),
             html=not config.getoption("ac_no_html"), gate=gate, min_probes=number("ac_min_probes", int),
-            timeout=number("ac_timeout", float), hypothesis_profile=profile, devices=chosen,
-            absent_devices=absent, narrowed_by=narrowed_by(config, suites),
+            timeout=number("ac_timeout", float), hypothesis_profile=profile, requested_devices=requested,
+            narrowed_by=narrowed_by(config, suites),
             covered=tuple(s.directory for s in suites if covers(config, s)))
 
 
@@ -189,20 +191,21 @@ def table_dirs(config: Any) -> list[Path]:
     return [Path(p) for p in config.getini("ac_expectations")]
 
 
-def select_devices(requested: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def select_devices(requested: str | None, available: Callable[[str], bool] = devices.available
+                   ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(devices to generate probes for, known devices left out as absent); a requested absent or unknown
-    device is an OptionError."""
+    device is an OptionError. ``available`` says which devices this machine has (default: ask torch)."""
     if requested:
         names = tuple(dict.fromkeys(n.strip() for n in requested.split(",") if n.strip()))
         unknown = [n for n in names if not devices.is_device(n)]
         if unknown or not names:
             raise OptionError(f"--ac-devices={requested}: unknown device {', '.join(unknown) or '(none given)'} "
                               f"(known: {', '.join(devices.DEVICES)})")
-        missing = [n for n in names if not devices.available(n)]
+        missing = [n for n in names if not available(n)]
         if missing:
             raise OptionError(f"--ac-devices={requested}: {', '.join(missing)} is not available on this machine")
-        return names, tuple(d for d in devices.DEVICES if d not in names and not devices.available(d))
-    present = tuple(d for d in devices.DEVICES if devices.available(d))
+        return names, tuple(d for d in devices.DEVICES if d not in names and not available(d))
+    present = tuple(d for d in devices.DEVICES if available(d))
     return present, tuple(d for d in devices.DEVICES if d not in present)
 
 
@@ -242,6 +245,12 @@ def narrowed_by(config: Any, suites: tuple[Suite, ...] | list[Suite]) -> str | N
         if any(s.directory in path.parents for s in suites):
             return f"a path inside a suite ({arg})"
     return None
+
+
+def reaches(config: Any, suite: Suite) -> bool:
+    """Whether an argument names the suite's directory, one above it or a module in it."""
+    return any(path is not None and (path == suite.directory or path in suite.directory.parents
+                                     or suite.directory in path.parents) for _, path in _arg_paths(config))
 
 
 def covers(config: Any, suite: Suite) -> bool:

@@ -12,6 +12,7 @@ the controller writes files.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import signal
 import threading
@@ -23,8 +24,7 @@ import pytest
 from . import devices, items
 from . import options
 from .invariants import activate
-from .observe import ProbeError
-from .options import OptionError, select_devices, table_dirs
+from .options import OptionError, reaches, select_devices, table_dirs
 from .result import ProbeResult
 from .session import ConformanceSession, RunContext, SessionError
 from .summary import verdict_line
@@ -32,6 +32,9 @@ from .probes import OBSERVATION, ProbeModule, Suite, suite_of, suites_for
 from .verdict import ERROR, SKIPPED
 
 PROP = "autograd_conformance"
+_WORKER_OUTPUT = "autograd_conformance"
+#: The attribute that carries a probe's result on its report when it ran in this process (no JSON round trip).
+_LOCAL = "_autograd_conformance_result"
 _PLUGIN = pytest.StashKey["Conformance"]()
 _RESULT = pytest.StashKey[ProbeResult]()
 MARKERS = ("ops: the op-wide fingerprint over torch's OpInfo database (deselect with -m 'not ops')",)
@@ -59,6 +62,7 @@ class Conformance:
         self.error: str | None = None
         self.previous_sigterm: Any = None
         self.pytest_session: pytest.Session | None = None
+        self.group_ops = False
 
     def activate(self) -> ConformanceSession | None:
         """Start the session (once): parse the options, load the table. On the controller a bad option or
@@ -98,8 +102,11 @@ class Conformance:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.session is None or _is_worker(self.config):
             return
+        result = getattr(report, _LOCAL, None)  # in this process (-n 0): the object itself
+        if result is not None:
+            self.session.add(result)
         for name, payload in report.user_properties:
-            if name == PROP:
+            if name == PROP:  # from an xdist worker
                 self.session.add(ProbeResult.from_json(json.loads(payload)))
         if report.when == "???":  # pytest-xdist: the worker died while running this test
             self.session.worker_crashed(report.nodeid, str(report.longrepr))
@@ -107,6 +114,13 @@ class Conformance:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         if self.session is not None:
             self.session.deselected += len(items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """An xdist worker finished: it says which devices this machine has (it asked torch)."""
+        found = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, {}).get("availability")
+        if self.session is not None and found:
+            self.session.availability.update(found)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -127,6 +141,28 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = Conformance(config)
     config.stash[_PLUGIN] = plugin
     config.pluginmanager.register(plugin, "autograd-conformance")
+    _group_the_ops_family(config, plugin)
+
+
+def _group_the_ops_family(config: pytest.Config, plugin: "Conformance") -> None:
+    """Under ``-n`` with xdist's default ``--dist load``, a run that reaches the bundled suite is scheduled so
+    that the ops family goes to one worker as a whole: only that worker imports torch's OpInfo database
+    (~1.3 s a process). Everything else is scheduled test by test, as with ``load``; an explicit ``--dist``
+    is left as it is, and so is a run that does not reach the bundled suite."""
+    bundled = next((s for s in plugin.suites if s.bundled), None)
+    explicit = any(a == "--dist" or a.startswith("--dist=") for a in config.invocation_params.args)
+    plugin.group_ops = (bundled is not None and not explicit and not _is_worker(config)
+                        and getattr(config.option, "dist", "no") == "load" and reaches(config, bundled))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    plugin = config.stash.get(_PLUGIN, None)
+    if plugin is None or not plugin.group_ops:
+        return None
+    from .schedule import OpsTogetherScheduling
+
+    return OpsTogetherScheduling(config, log)
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
@@ -189,6 +225,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     probes = [item for item in items if _probe(item)]
     if not probes:
         return
+    # torch and the probe modules live as long as the process: out of the garbage collector's way.
+    gc.freeze()
     session = config.stash[_PLUGIN].activate()
     if session is None:
         return
@@ -225,6 +263,8 @@ def pytest_runtest_call(item: pytest.Item):
         if isinstance(exc, pytest.fail.Exception) and str(exc).startswith("Timeout"):
             session.timed_out(result)
         else:
+            from .observe import ProbeError
+
             session.broke(result, "probe error" if isinstance(exc, ProbeError) else type(exc).__name__, str(exc))
         raise
     result = item.stash[_RESULT] = items.result_of(item, ERROR, observation.facts)
@@ -253,7 +293,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             res = items.result_of(item, ERROR,
                                   message=f"set-up failed: {rep.longreprtext.strip().splitlines()[-1]}")
     if res is not None:
-        rep.user_properties = [*rep.user_properties, (PROP, json.dumps(res.to_json()))]
+        if _is_worker(item.config):  # travels to the controller in the report xdist forwards
+            rep.user_properties = [*rep.user_properties, (PROP, json.dumps(res.to_json()))]
+        else:
+            setattr(rep, _LOCAL, res)
     return rep
 
 
@@ -261,7 +304,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     conformance = _session(session.config)
-    if conformance is None or _is_worker(session.config):
+    if conformance is None:
+        return
+    if _is_worker(session.config):  # the controller learns device availability from here, not from torch
+        session.config.workeroutput[_WORKER_OUTPUT] = {
+            "availability": {name: devices.available(name) for name in devices.DEVICES}}
         return
     session.config.stash[_PLUGIN].pytest_session = session
     session.exitstatus = conformance.finish(int(exitstatus), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,

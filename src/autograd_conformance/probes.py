@@ -16,16 +16,19 @@ import importlib.util
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .observe import Observation, probe_context
+
+if TYPE_CHECKING:
+    from .observe import Observation
 
 #: The package that holds the bundled suite.
 BUNDLED_PACKAGE = "autograd_conformance.suites"
 TABLE_DIR_NAME = "expectations"
 #: Where each probe's Observation is kept for the hooks that judge it.
-OBSERVATION = pytest.StashKey[Observation]()
+OBSERVATION = pytest.StashKey["Observation"]()
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ def suite_of(path: Path, suites: list[Suite]) -> Suite | None:
 @pytest.fixture
 def obs(request: pytest.FixtureRequest):
     """The probe's Observation, inside an isolated probe context (seeded RNG, warnings always on)."""
+    from .observe import Observation, probe_context  # torch is imported by the probes, not by the plugin
+
     observation = Observation()
     request.node.stash[OBSERVATION] = observation
     with probe_context():

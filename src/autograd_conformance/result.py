@@ -12,7 +12,7 @@ from typing import Any
 
 from . import devices
 from .expectations import Resolved
-from .ids import probe_id, record_key
+from .ids import plain_nodeid, probe_id, record_key
 from .verdict import Mismatch
 
 
@@ -84,6 +84,7 @@ class ProbeResult:
     @classmethod
     def unreported(cls, nodeid: str, verdict: str, message: str) -> "ProbeResult":
         """A result for a probe that never reported (its process died, or the run stopped while it ran)."""
+        nodeid = plain_nodeid(nodeid)
         family, pid = probe_id(nodeid)
         device = None
         if pid.endswith("]"):

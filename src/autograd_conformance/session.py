@@ -23,7 +23,7 @@ from . import report as report_mod
 from .expectations import Entry, Table, TableError, check_torch_version
 from .files import write_atomic
 from .normalize import normalize_message
-from .options import RECORD_INIT, OptionError, RunOptions
+from .options import RECORD_INIT, OptionError, RunOptions, select_devices
 from .record import RecordSummary, record_run
 from .report import Report, RunInfo, StaleRow
 from .repro import module_source
@@ -41,6 +41,17 @@ EXIT_TABLE = 4  # the table is broken (malformed or conflicting at start, stale 
 EXIT_TOO_FEW = 5  # fewer probes ran than --ac-min-probes
 #: When several apply, the first of these wins.
 PRECEDENCE = (EXIT_HARNESS, EXIT_TABLE, EXIT_TOO_FEW, EXIT_DIFFERENT)
+
+
+def _installed_version(distribution: str) -> str | None:
+    """A distribution's installed version, without importing it (an xdist controller imports neither torch
+    nor numpy)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 class SessionError(Exception):
@@ -87,6 +98,8 @@ class ConformanceSession:
         self.report_path: Path | None = None
         self.record_summary: RecordSummary | None = None
         self.problems: list[str] = []
+        #: Device availability reported by xdist workers (see ``available``).
+        self.availability: dict[str, bool] = {}
         self.stream: Stream | NullStream | None = None
         self.started = _dt.datetime.now(_dt.timezone.utc)
         self._t0 = time.perf_counter()
@@ -94,10 +107,8 @@ class ConformanceSession:
     @classmethod
     def from_config(cls, config: Any, context: RunContext | None = None) -> "ConformanceSession":
         """Parse the options and load the table; raises SessionError with one line on bad input."""
-        import torch
-
         try:
-            options = RunOptions.from_config(config, torch.__version__)
+            options = RunOptions.from_config(config, devices.torch_build()[0])
             check_torch_version(options.table_version)
             check_record_target(options)
             table = Table.load(options.table_dirs, options.table_version, options.root)
@@ -164,7 +175,7 @@ class ConformanceSession:
                 sys.stderr.write(f"autograd-conformance: cannot stream results to {self.options.report_dir}: "
                                  f"{exc}\n")
                 self.stream = NullStream()
-            self.stream.write("run", run_info=self.run_info().to_json())
+            self.stream.write("run", run_info=self.run_info(with_devices=False).to_json())
         return self.stream
 
     def close(self) -> None:
@@ -183,15 +194,14 @@ class ConformanceSession:
             return None
         return out.stdout.strip() or None if out.returncode == 0 else None
 
-    def run_info(self) -> RunInfo:
-        import torch
-
-        numpy = sys.modules.get("numpy")
+    def run_info(self, with_devices: bool = True) -> RunInfo:
+        """The run info; ``with_devices=False`` leaves the devices out (the stream's header is written at the first
+        result, and asking torch about devices then would import torch in an xdist controller mid-run)."""
         o = self.options
         return RunInfo(
             run_name=self.report_name, torch_version=o.torch_version,
-            torch_git_version=getattr(torch.version, "git_version", None), table_torch_version=o.table_version,
-            devices=self.device_info(),
+            torch_git_version=devices.torch_build()[1], table_torch_version=o.table_version,
+            devices=self.device_info() if with_devices else {},
             python=platform.python_version(), platform=platform.platform(),
             pytest_args=list(self.context.pytest_args), hypothesis={"profile": o.hypothesis_profile},
             table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
@@ -201,7 +211,19 @@ class ConformanceSession:
             started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             duration=round(time.perf_counter() - self._t0, 3), workers=self.context.workers,
-            numpy=getattr(numpy, "__version__", None), git_revision=self.git_revision)
+            numpy=_installed_version("numpy"), git_revision=self.git_revision)
+
+    def available(self, name: str) -> bool:
+        """Whether this machine has a device: as the xdist workers found (an xdist controller never imports
+        torch), else asked of torch."""
+        if name in self.availability:
+            return self.availability[name]
+        return devices.available(name)
+
+    @functools.cached_property
+    def devices(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(devices probes were generated for, devices left out), decided at the end of the run."""
+        return select_devices(self.options.requested_devices, self.available)
 
     def device_info(self) -> dict[str, dict[str, Any]]:
         """Per known device: available here, generated in this run, probes run on it, and for a device left
@@ -213,8 +235,8 @@ class ConformanceSession:
         each = max(per_device.values(), default=0)
         info = {}
         for name in devices.DEVICES:
-            generated = name in self.options.devices
-            entry: dict[str, Any] = {"available": devices.available(name), "generated": generated,
+            generated = name in self.devices[0]
+            entry: dict[str, Any] = {"available": self.available(name), "generated": generated,
                                      "probes": per_device.get(name, 0)}
             if not generated:
                 entry["not_generated"] = each

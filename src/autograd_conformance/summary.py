@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import devices
 from .facts import GATE_SEMANTIC
 from .result import ProbeResult
 from .verdict import (CRASHED, DRIFT, ERROR, FAILING, MISMATCH, MISSING, NOT_IN_TABLE, NOT_OBSERVED, TIMEOUT,
@@ -96,10 +95,10 @@ def summary_lines(session: "ConformanceSession") -> list[str]:
     parts = ", ".join(f"{counts[v]} {v}" for v in sorted(counts))
     lines = [f"{len(results)} probes on torch {options.torch_version}: {parts}; {len(session.stale)} stale rows"
              + (" (partial run: staleness not checked)" if session.partial else "")]
-    absent = [name for name in devices.DEVICES if name not in options.devices]
+    generated, absent = session.devices
     if absent:
-        would = max((sum(1 for r in results if r.device == d) for d in options.devices), default=0)
-        lines.append(f"devices: {', '.join(options.devices)}; {' and '.join(absent)} not on this machine: "
+        would = max((sum(1 for r in results if r.device == d) for d in generated), default=0)
+        lines.append(f"devices: {', '.join(generated)}; {' and '.join(absent)} not on this machine: "
                      f"{would} probes each were not generated")
     rows = _rows(results) + [(s.key, "(stale row)", "stale", f"matches no probe; in {s.file}") for s in session.stale]
     if rows:
