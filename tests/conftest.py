@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch  # noqa: F401 - imported before pytester's in-process runs snapshot sys.modules: torch cannot be imported twice
 
 from autograd_conformance.report import Report, load
 

@@ -191,3 +191,24 @@ torch = ">2.13.0"
 "x.grad_fn" = "B"
 ''')
     assert table.resolve("fam/t", "cpu", "2.14.1").facts == {"x.grad_fn": "B"}
+
+
+def test_a_torch_the_table_does_not_describe_resolves_as_the_nearest_described_release(tmp_path):
+    (tmp_path / "fam.toml").write_text('["fam/t"]\n"x.is_leaf" = true\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.1.2", "2.13.0", "2.14.1"]\n')
+    table = Table.load(tmp_path, "2.13.0")
+    assert table.nearest("2.13.0+cpu") == ("2.13.0+cpu", None)
+    assert table.nearest("2.14.0")[0] == "2.14.1"  # its own minor line
+    assert table.nearest("2.16.0.dev20260101")[0] == "2.14.1"  # newer than the newest
+    assert table.nearest("2.5.0")[0] == "2.1.2"  # between: the newest below
+    version, note = table.nearest("2.0.1")
+    assert version == "2.1.2" and "not described by the table (2.1.2 … 2.14.1)" in note  # older than the oldest
+
+
+def test_a_probes_timeline_across_described_releases(tmp_path):
+    (tmp_path / "fam.toml").write_text('["fam/t[*]"]\n"y.grad_fn" = "A"\n\n[["fam/t[*]".when]]\n'
+                                       'torch = ">2.13"\nreason = "r"\n"y.grad_fn" = "B"\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.13.0", "2.14.1"]\n')
+    (change,) = Table.load(tmp_path, "2.13.0").timeline("fam/t[cpu]", "cpu")
+    assert (change.before_release, change.after_release, change.fact, change.before, change.after, change.reason) == (
+        "2.13.0", "2.14.1", "y.grad_fn", "A", "B", "r")

@@ -80,3 +80,26 @@ def test_diff_page_separates_new_from_accepted_and_escapes():
     assert [c["category"] for p in data["changed"] for c in p["changes"]] == ["accepted-text"]
     assert 'class="verdict pass"' in page
     assert "No behavioural differences" in render_diff(compute(before, before))
+
+
+def test_matrix_page_orders_runs_by_torch_and_links_each_cell_to_what_changed():
+    from autograd_conformance.html import render_matrix
+
+    newer = make_report(20, families=2, run_name="newer", torch_version="2.14.1")
+    older = make_report(20, families=2, run_name="older", torch_version="2.13.0+cpu")
+    target = next(p for p in newer.probes if p.verdict == "pass" and p.family == "family01")
+    target.observation["x.is_leaf"] = False
+    page = render_matrix([newer, older], ["newer.html", None])
+    assert page.index("torch <code>2.13.0+cpu</code>") < page.index("torch <code>2.14.1</code>")
+    assert 'href="newer.html"' in page and 'href="#changes-1-family01"' in page
+    section = page[page.index('id="changes-1-family01"'):]
+    assert target.id in section and "x.is_leaf" in section and "False" in section
+    assert 'id="changes-0-' not in page  # the first run has nothing before it
+
+
+def test_report_page_carries_each_probes_timeline():
+    report = make_report(3, families=1)
+    report.probes[0].timeline = [{"before_release": "2.13.0", "after_release": "2.14.1", "fact": "y.grad_fn",
+                                  "before": "A", "after": "B", "reason": "why", "link": None}]
+    data = json.loads(re.search(r'id="probe-data">(.*?)</script>', render_report(report), re.S).group(1))
+    assert data["probes"][0]["timeline"][0]["reason"] == "why"

@@ -16,9 +16,9 @@ LAYERS = [
     ("probe-facing", {"observe", "dimensions", "registry", "invariants", "opdb"}),
     ("table", {"tablefile", "expectations", "compact"}),
     ("judging", {"verdict", "result"}),
-    ("outputs", {"report", "stream", "summary", "repro", "diff", "html", "synthetic"}),
+    ("outputs", {"report", "stream", "summary", "repro", "diff", "changelog", "html", "synthetic"}),
     ("recording", {"record", "merge"}),
-    ("entry points", {"probes", "options", "items", "session", "schedule", "plugin", "cli", "direct"}),
+    ("entry points", {"probes", "options", "items", "session", "schedule", "plugin", "history", "cli", "direct"}),
 ]
 LAYER_OF = {module: index for index, (_, modules) in enumerate(LAYERS) for module in modules}
 

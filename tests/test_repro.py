@@ -14,12 +14,18 @@ def test_call_line():
     assert call_line("test_y", None, {}) == "run_probe(test_y)\n"
 
 
-def test_module_source_inlines_harness_imports(tmp_path):
+def test_module_source_embeds_the_harness_modules_it_imports(tmp_path):
+    """The probe module's imports stay as written; the modules they name (and theirs) are embedded."""
     path = tmp_path / "test_m.py"
-    path.write_text("from autograd_conformance.dimensions import GRAD_MODES\n")
+    path.write_text("from autograd_conformance.dimensions import GRAD_MODES\n"
+                    "from autograd_conformance.observe import require\n"
+                    "print(len(GRAD_MODES), require('torch.autograd.grad').__name__)\n")
     text = module_source(path)
-    assert "from autograd_conformance." not in text.replace("# inlined from autograd_conformance.", "")
-    assert "GRAD_MODES = [" in text
+    assert text.endswith(path.read_text())
+    assert "_embed('facts'," in text and "_embed('observe'," in text and "_embed('dimensions'," in text
+    done = run_snippet(tmp_path, text)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["13", "grad"]
 
 
 def run_snippet(tmp_path, code):

@@ -19,8 +19,8 @@ Judging
 Outputs
     ``report`` (``RunInfo``/``Report``, the JSON record and its schema in ``schema/``), ``stream`` (the result
     stream of a run in progress), ``summary`` (terminal summary lines), ``html`` + ``templates/`` (the pages),
-    ``diff`` (cross-run diff), ``repro`` (repro snippets), ``synthetic`` (reports of any size for tests and
-    benchmarks).
+    ``diff`` (cross-run diff), ``changelog`` (the changes the table states between described releases),
+    ``repro`` (repro snippets), ``synthetic`` (reports of any size for tests and benchmarks).
 Recording: writing the table from what torch did
     ``record`` (the live-run recorder, ``pytest --ac-record``), ``merge`` (the saved-runs recorder,
     ``autograd-conformance record``).
@@ -28,8 +28,9 @@ Entry points
     ``probes`` (probe suites and modules: where probes live, the ``obs`` fixture they get), ``plugin``
     (pytest options and thin hooks), ``session`` (one run: options to exit status), ``schedule`` (xdist
     scheduling that keeps the ops family on one worker),
-    ``options`` (``RunOptions``, parsed once), ``items`` (pytest items as probes), ``cli`` (the
-    ``autograd-conformance`` command), ``direct`` (probes without pytest: the benchmark's floor).
+    ``options`` (``RunOptions``, parsed once), ``items`` (pytest items as probes), ``history`` (recording the
+    table on every described torch release), ``cli`` (the ``autograd-conformance`` command), ``direct`` (probes
+    without pytest: the benchmark's floor).
 
 (PYTEST_DONT_REWRITE: ``autograd-conformance run`` imports the package before pytest starts; the harness
 states its checks as errors, not asserts, so nothing is lost by not rewriting it.)

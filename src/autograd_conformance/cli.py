@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -120,6 +121,101 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         failing = any(fails_gate(c.kind, GATE_SEMANTIC) for p in result.changed for c in p.changes)
         return EXIT_DIFFERENT if (failing or result.added or result.removed) else EXIT_OK
     return EXIT_DIFFERENT if result.has_differences else EXIT_OK
+
+
+def _default_table() -> str:
+    """The table the commands read by default: ./suites/expectations in a checkout, else the bundled one."""
+    if Path("suites/expectations").is_dir():
+        return "suites/expectations"
+    from .probes import bundled_suite
+
+    suite = bundled_suite()
+    return str(suite.table_dir) if suite is not None else "suites/expectations"
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from . import history
+    from .probes import bundled_suite
+
+    suite = bundled_suite()
+    if suite is None or suite.installed:
+        raise CliError("history records the bundled suite's table in a checkout (pip install -e .); this "
+                       "package is installed, its table is read-only")
+    project, table = suite.directory.parent, suite.table_dir
+    releases = tuple(args.releases.split(",")) if args.releases else history.RELEASES
+    work, reports = Path(args.work).resolve(), Path(args.reports).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    reports.mkdir(parents=True, exist_ok=True)
+    plan = history.Plan(project, work, reports, releases, args.workers, args.keep_cache,
+                        args.find_links or history.pip_find_links())
+    print(f"history: {len(releases)} torch releases, {'uv' if plan.uv else 'pip'}, reports in {reports}", flush=True)
+    started = time.perf_counter()
+    outcomes, broken = [], 0
+    for release in releases:
+        if args.reuse and (reports / f"torch-{release}.json").exists():
+            print(f"  torch {release}: kept the report already there", flush=True)
+            outcomes.append(reports / f"torch-{release}.json")
+            continue
+        try:
+            out = history.run_release(plan, release)
+        except history.HistoryError as exc:
+            raise CliError(str(exc)) from None
+        outcomes.append(out.report)
+        print(f"  torch {release}: {out.probes} probes in {out.seconds:.0f} s (install {out.install_seconds:.0f} s, "
+              f"{out.numpy}){f'; {len(out.broken)} broke' if out.broken else ''}", flush=True)
+        for line in out.broken:
+            print(f"    broke: {line}", flush=True)
+        broken += len(out.broken)
+    if broken:
+        raise CliError(f"{broken} probe runs broke (listed above): rewrite those probes, then run again "
+                       f"(--reuse keeps the good reports); nothing recorded")
+    if args.no_record:
+        print(f"history: done in {time.perf_counter() - started:.0f} s; not recorded (--no-record)")
+        return EXIT_OK
+    from .merge import MergeError
+
+    try:
+        account = history.record(table, outcomes, list(releases))
+    except MergeError as exc:
+        raise CliError(str(exc)) from None
+    print(f"history: recorded into {table}: {account}")
+    print(f"history: done in {time.perf_counter() - started:.0f} s")
+    return EXIT_OK
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from .html import render_matrix
+
+    reports = [_load(path, "; the matrix says what it covers") for path in args.reports]
+    base = Path(args.output).resolve().parent
+    links = []
+    for path in args.reports:
+        page = Path(path).resolve().with_suffix(".html")
+        links.append(Path(os.path.relpath(page, base)).as_posix() if page.exists() else None)
+    _emit(render_matrix(reports, links), args.output)
+    return EXIT_OK
+
+
+def _cmd_changelog(args: argparse.Namespace) -> int:
+    from . import changelog
+    from .expectations import Table, TableError
+
+    try:
+        table = Table.load(Path(args.expectations or _default_table()), "0")
+        log = changelog.build(table, args.start, args.end)
+    except (TableError, changelog.ChangelogError) as exc:
+        raise CliError(str(exc)) from None
+    if args.semantic_only:
+        log.items = [i for i in log.items if fails_gate(i.kind, GATE_SEMANTIC)]
+    if args.format == "html":
+        from .html import render_changelog
+
+        text = render_changelog(log)
+    else:
+        text = {"text": changelog.format_text, "markdown": changelog.format_markdown,
+                "json": changelog.format_json}[args.format](log)
+    _emit(text, args.output)
+    return EXIT_OK
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -313,6 +409,56 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--dry-run", action="store_true", help="print the diff of the table, write nothing")
     record.add_argument("--init", action="store_true", help="create the table directory if there is none")
     record.set_defaults(func=_cmd_record)
+
+    hist = sub.add_parser(
+        "history", help="(re)record the table on every described torch release (in a checkout)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Release by release: make a scratch environment with that torch and this checkout, run the "
+                    "suite, keep the report, remove the environment; then merge all reports into the table "
+                    "(autograd-conformance record) and write the described releases to _releases.toml. "
+                    "Needs the package registry; uses uv when it is installed.",
+        epilog="examples:\n  autograd-conformance history\n"
+               "  autograd-conformance history --releases 2.13.0,2.14.1 --no-record")
+    hist.add_argument("--releases", metavar="LIST", help="comma-separated torch versions (default: the latest "
+                                                         "patch of every 2.x minor release)")
+    hist.add_argument("--work", default=".history", metavar="DIR", help="scratch environments (default: .history)")
+    hist.add_argument("--reports", default="reports/history", metavar="DIR",
+                      help="where each release's report goes (default: reports/history)")
+    hist.add_argument("--workers", default="2", metavar="N", help="-n for each run (default: 2)")
+    hist.add_argument("--keep-cache", action="store_true", help="keep downloads between releases (more disk)")
+    hist.add_argument("--reuse", action="store_true", help="keep reports already in --reports instead of re-running")
+    hist.add_argument("--find-links", action="append", metavar="DIR", help="extra wheel directories (default: pip's)")
+    hist.add_argument("--no-record", action="store_true", help="only run and keep the reports")
+    hist.set_defaults(func=_cmd_history)
+
+    matrix = sub.add_parser(
+        "matrix", help="families x torch releases from several saved reports, each cell linking to what changed",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Render several reports (e.g. one per torch release) as one page: a row per family, a column "
+                    "per run ordered by torch version, pass counts per cell, and per cell the facts that changed "
+                    "since the run before it.",
+        epilog="example:\n  autograd-conformance matrix reports/history/torch-*.json -o reports/matrix.html")
+    matrix.add_argument("reports", nargs="+", help="saved JSON reports")
+    matrix.add_argument("-o", "--output", metavar="FILE", required=True, help="where to write the page")
+    matrix.set_defaults(func=_cmd_matrix)
+
+    log = sub.add_parser(
+        "changelog", help="the autograd changes at each torch release boundary, from the table alone",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="List what the expectations table states changes from one described torch release to the "
+                    "next: probe, fact, before -> after, semantic or text, and the reason and link of the row. "
+                    "Grouped by family, behaviour before wording. Needs no torch.",
+        epilog="examples:\n  autograd-conformance changelog --from 2.8 --to 2.13\n"
+               "  autograd-conformance changelog --from 2.4 --format markdown -o CHANGES.md\n"
+               "  autograd-conformance changelog --format html -o changelog.html --semantic-only")
+    log.add_argument("--from", dest="start", metavar="VERSION", help="the release you upgrade from (default: oldest)")
+    log.add_argument("--to", dest="end", metavar="VERSION", help="the release you upgrade to (default: newest)")
+    log.add_argument("--format", choices=("text", "markdown", "html", "json"), default="text")
+    log.add_argument("--semantic-only", action="store_true", help="leave wording changes out")
+    log.add_argument("--expectations", metavar="DIR", help="the table (default: suites/expectations here, else "
+                                                           "the bundled one)")
+    log.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    log.set_defaults(func=_cmd_changelog)
 
     compact = sub.add_parser(
         "compact", help="fold facts shared by a parametrised probe's rows into one pattern row",

@@ -62,6 +62,8 @@ def iter_probes(suites: Path, device: str = devices.REFERENCE) -> Iterator[tuple
 
 def run_suites(suites: Path) -> dict[str, int]:
     """Run every probe once, as the plugin would but without pytest; count probes and those that raised."""
+    import pytest
+
     from .invariants import activate
 
     activate("ci")
@@ -73,6 +75,8 @@ def run_suites(suites: Path) -> dict[str, int]:
         with probe_context():
             try:
                 fn(Observation(), **kwargs)
+            except pytest.skip.Exception:
+                pass  # a probe of an API this torch lacks
             except Exception:  # noqa: BLE001 - the floor only counts; the suite reports errors
                 errors += 1
     return {"probes": count, "errors": errors}

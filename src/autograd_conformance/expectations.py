@@ -29,7 +29,8 @@ from packaging.version import InvalidVersion, Version
 
 from . import devices
 from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
-from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, load_file, loads, table_files
+from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file, load_releases,
+                        loads, table_files)
 
 _TOLERANCE_KEYS = ("rtol", "atol")
 
@@ -132,6 +133,28 @@ class Entry:
         return facts, sources
 
 
+#: The pseudo-fact of a change in whether a probe exists at all (an entry-level torch range).
+PROBE_EXISTS = "(probe exists)"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A fact that the table states differently for two consecutive described releases."""
+
+    before_release: str
+    after_release: str
+    key: str
+    fact: str
+    before: Any
+    after: Any
+    reason: str | None = None
+    link: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"before_release": self.before_release, "after_release": self.after_release, "fact": self.fact,
+                "before": self.before, "after": self.after, "reason": self.reason, "link": self.link}
+
+
 @dataclass
 class Resolved:
     """The expectation in force for one probe: facts and, per fact, the row/condition it came from."""
@@ -232,9 +255,16 @@ def parse_entries(file: str, doc: dict[str, Any], layer: int = 0) -> list[Entry]
 class Table:
     """All entries of a table's layers (directories), checked for conflicts under one torch version."""
 
-    def __init__(self, directories: list[Path], entries: list[Entry], digest: str, files: list[Path]) -> None:
+    def __init__(self, directories: list[Path], entries: list[Entry], digest: str, files: list[Path],
+                 described: dict[int, list[Version]] | None = None) -> None:
         self.directories = directories
         self.entries = entries
+        #: Per layer, the torch releases it describes (its ``_releases.toml``), oldest first. A layer that lists
+        #: none describes whatever its conditions say; a layer's rows are resolved for the nearest of its own.
+        self.layer_described: dict[int, list[Version]] = {k: sorted(set(v)) for k, v in (described or {}).items() if v}
+        #: The releases of the lowest layer that lists them (the bundled table): what the run and the changelog
+        #: speak of.
+        self.described: list[Version] = self.layer_described[min(self.layer_described)] if self.layer_described else []
         self.digest = digest
         self.files = files
         self._by_key: dict[str, list[Entry]] = {}
@@ -255,15 +285,25 @@ class Table:
         digest = hashlib.sha256()
         entries: list[Entry] = []
         files: list[Path] = []
+        described: dict[int, list[Version]] = {}
         for layer, path_dir in enumerate(directories):
             if layer:
                 digest.update(b"\0layer\0")
+            releases = path_dir / RELEASES_FILE
+            label = _label(releases, root)
+            for text in load_releases(path_dir, label):
+                try:
+                    described.setdefault(layer, []).append(torch_release(text))
+                except InvalidVersion:
+                    raise TableError(label, None, f"not a torch version: {text!r}") from None
+            if releases.is_file():
+                digest.update(releases.read_bytes() + b"\0")
             for path in table_files(path_dir):
                 label = _label(path, root)
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
                 entries.extend(parse_entries(label, load_file(path, label), layer))
                 files.append(path)
-        table = cls(directories, entries, digest.hexdigest(), files)
+        table = cls(directories, entries, digest.hexdigest(), files, described)
         table.check_conflicts(torch_version)
         return table
 
@@ -279,18 +319,35 @@ class Table:
         table.check_conflicts(torch_version)
         return table
 
+    def nearest(self, torch_version: str) -> tuple[str, str | None]:
+        """The release the run's rows are resolved for, and a sentence when it is not ``torch_version`` itself
+        (see ``_nearest``), as the lowest layer that lists described releases decides."""
+        if not self.described:
+            return torch_version, None
+        chosen = _nearest(self.described, torch_release(torch_version))
+        if chosen == torch_release(torch_version):
+            return torch_version, None
+        span = f"{self.described[0]} … {self.described[-1]}" if len(self.described) > 1 else str(self.described[0])
+        return str(chosen), (f"torch {torch_version} is not described by the table ({span}): rows are resolved "
+                             f"as for torch {chosen}, the nearest described release")
+
+    def version_for(self, layer: int, version: Version) -> Version:
+        """The release a layer's rows are resolved for: ``version`` itself, or the nearest the layer describes."""
+        described = self.layer_described.get(layer)
+        return _nearest(described, version) if described else version
+
     def check_conflicts(self, torch_version: str) -> None:
         version = torch_release(torch_version)
         for entry in self.entries:
             for device in devices.DEVICES:
-                entry.facts_for(version, device)
+                entry.facts_for(self.version_for(entry.layer, version), device)
 
     def matching(self, probe_id: str, torch_version: str | None = None) -> list[Entry]:
         found = [e for head in _heads(probe_id) for e in self._patterns.get(head, ()) if e.matches_id(probe_id)]
         found.extend(self._by_key.get(probe_id, ()))
         if torch_version is not None:
             version = torch_release(torch_version)
-            found = [e for e in found if e.available(version)]
+            found = [e for e in found if e.available(self.version_for(e.layer, version))]
         return sorted(found, key=lambda e: e.specificity)
 
     def resolve(self, probe_id: str, device: str, torch_version: str) -> Resolved | None:
@@ -303,7 +360,7 @@ class Table:
         blocks: dict[str, Block] = {}
         level: dict[str, tuple[int, int, int]] = {}
         for entry in entries:
-            entry_facts, entry_blocks = entry.facts_for(version, device)
+            entry_facts, entry_blocks = entry.facts_for(self.version_for(entry.layer, version), device)
             for name, value in entry_facts.items():
                 if name in level and level[name] == entry.specificity and facts[name] != value:
                     raise TableError(entry.file, entry.key, (
@@ -314,6 +371,37 @@ class Table:
             del facts[name]
         return Resolved(facts, {n: b.describe() for n, b in blocks.items() if n in facts}, blocks,
                         [e.key for e in entries])
+
+    def _versioned(self, entries: list[Entry]) -> bool:
+        return any(e.base.torch is not None or any(b.torch is not None for b in e.when) for e in entries)
+
+    def timeline(self, probe_id: str, device: str) -> list[Change]:
+        """What changes for one probe from one described release to the next, as the table states it: per
+        fact, the value before and after and the reason of the row that says so (empty for most probes)."""
+        if len(self.described) < 2 or not self._versioned(self.matching(probe_id)):
+            return []
+        states = []
+        for release in self.described:
+            resolved = self.resolve(probe_id, device, str(release))
+            states.append((release, resolved))
+        changes = []
+        for (a, ra), (b, rb) in zip(states, states[1:]):
+            if (ra is None) != (rb is None):
+                entry = next((e for e in self.matching(probe_id) if e.base.torch is not None), None)
+                changes.append(Change(str(a), str(b), probe_id, PROBE_EXISTS, ra is not None, rb is not None,
+                                      entry.base.reason if entry else None, entry.base.link if entry else None))
+            if ra is None or rb is None:
+                continue
+            for name in sorted(set(ra.facts) | set(rb.facts)):
+                before, after = ra.facts.get(name, ABSENT), rb.facts.get(name, ABSENT)
+                if before == after:
+                    continue
+                block = rb.blocks.get(name) if name in rb.facts and rb.blocks[name].torch is not None else None
+                if block is None and name in ra.facts and ra.blocks[name].torch is not None:
+                    block = ra.blocks[name]  # a conditioned value ends: its reason explains the change back
+                changes.append(Change(str(a), str(b), probe_id, name, before, after,
+                                      block.reason if block else None, block.link if block else None))
+        return changes
 
     def stale_keys(self, probe_ids: set[str], torch_version: str | None = None,
                    checked: Callable[[Entry], bool] | None = None) -> list[Entry]:
@@ -334,8 +422,18 @@ class Table:
             head = _head(entry.key)  # only ids whose function part starts with the pattern's head can match
             return any(entry.matches_id(p) for base, ids in by_base.items() if base.startswith(head) for p in ids)
 
-        return [e for e in self.entries if (version is None or e.available(version))
+        return [e for e in self.entries if (version is None or e.available(self.version_for(e.layer, version)))
                 and (checked is None or checked(e)) and not used(e)]
+
+
+def _nearest(described: list[Version], version: Version) -> Version:
+    """A torch the table does not describe (newer, older, a nightly, a patch in between) is resolved as the
+    described release of its own minor line, else the newest one below it, else the oldest."""
+    if version in described:
+        return version
+    same_line = [v for v in described if v.release[:2] == version.release[:2]]
+    below = [v for v in described if v < version]
+    return max(same_line or below or [described[0]])
 
 
 def _head(key: str) -> str:

@@ -6,12 +6,15 @@ import json
 from collections import Counter
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
 
 from .diff import CATEGORIES, Diff
+
+if TYPE_CHECKING:
+    from .changelog import Changelog
 from .facts import SEMANTIC, is_compared, kind_of
 from .report import Report
 from .repro import PRELUDE
@@ -90,6 +93,7 @@ def render_report(report: Report) -> str:
             "differs": [m.fact for m in p.mismatches],
             "info": [name for name in p.observation if not is_compared(kind_of(name, default=SEMANTIC))],
             "location": (p.location or Location("")).to_json(), "duration": p.duration, "repro": p.repro,
+            "timeline": p.timeline,
         })
     for probes in families.values():
         probes.sort(key=lambda item: (failing_first[item[1].verdict], item[1].id))
@@ -144,3 +148,64 @@ def render_diff(diff: Diff, links: dict[str, str] | None = None) -> str:
         diff=diff, links=links or {}, counts=counts, tone=tone, totals=totals, bars=bars, families=sorted(per_family),
         categories=list(CATEGORIES.items()), labels=CATEGORIES, data_json=script_json(payload),
         css=_raw_asset("base.css"), common=_raw_asset("common.js"), script=_raw_asset("diff.js"))
+
+
+def render_changelog(log: "Changelog") -> str:
+    """The changelog as one HTML page: a bar per family (a segment per release boundary), then every change by
+    family, behaviour before wording, with the reason and link of the row that states it."""
+    from .changelog import _value
+
+    groups = log.by_family()
+    bars = []
+    for family, items in groups.items():
+        per_boundary = [((a, b), sum(1 for i in items if (i.before_release, i.after_release) == (a, b)),
+                         any(i.kind != "text" for i in items if (i.before_release, i.after_release) == (a, b)))
+                        for a, b in log.boundaries]
+        bars.append((family, per_boundary, len(items)))
+    return _env().get_template("changelog.html.j2").render(
+        log=log, groups=list(groups.items()), bars=bars, show=_value, css=_raw_asset("base.css"))
+
+
+def render_matrix(reports: list[Report], links: list[str | None]) -> str:
+    """Several runs as one page, in the manner of wpt.fyi's browser × version view: families × runs (ordered by
+    torch version), pass counts per cell, each cell linking to what changed since the run before it."""
+    from packaging.version import Version
+
+    from .diff import compute
+    from .verdict import show
+
+    order = sorted(range(len(reports)), key=lambda i: Version(Version(reports[i].run_info.torch_version).public))
+    columns: list[dict[str, Any]] = []
+    families: set[str] = set()
+    previous: Report | None = None
+    for i in order:
+        report = reports[i]
+        cells: dict[str, dict[str, int]] = {}
+        for p in report.probes:
+            if p.verdict == SKIPPED:
+                continue
+            cell = cells.setdefault(p.family, {"passed": 0, "ran": 0, "changed": 0})
+            cell["ran"] += 1
+            cell["passed"] += p.verdict == "pass"
+        changes: dict[str, list[tuple[str, str, str, str, str]]] = {}
+        if previous is not None:
+            diff = compute(previous, report)
+            for change in diff.changed:
+                rows = changes.setdefault(change.family, [])
+                for c in change.changes:
+                    rows.append((change.id, c.fact, c.kind, show(c.before) if c.in_before else "(not observed)",
+                                 show(c.after) if c.in_after else "(not observed)"))
+                if change.family in cells:
+                    cells[change.family]["changed"] += 1
+            for what, items in (("added", diff.added), ("removed", diff.removed)):
+                for p in items:
+                    changes.setdefault(p.family, []).append((p.id, f"(probe {what})", "semantic", "", ""))
+                    if p.family in cells:
+                        cells[p.family]["changed"] += 1
+        families.update(cells)
+        columns.append({"name": report.run_info.run_name, "torch": report.run_info.torch_version,
+                        "previous": previous.run_info.torch_version if previous else None, "link": links[i],
+                        "cells": cells, "changes": dict(sorted(changes.items()))})
+        previous = report
+    return _env().get_template("matrix.html.j2").render(columns=columns, families=sorted(families),
+                                                        css=_raw_asset("base.css"))

@@ -142,6 +142,29 @@ class Observation:
         return result
 
 
+def require(path: str) -> Any:
+    """The torch API at a dotted ``path`` (``"torch.autograd.graph.get_gradient_edge"``). A probe of an API this
+    torch lacks is skipped, not failed: it does not exist on this release, and the table gives its row an
+    entry-level torch range (the releases on which the probe exists)."""
+    import importlib
+
+    import pytest
+
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[cut:]:
+                obj = getattr(obj, name)
+        except AttributeError:
+            break
+        return obj
+    pytest.skip(f"{path} does not exist in torch {torch.__version__}")
+
+
 def run_captured(action: Callable[[], Any]) -> tuple[Any, BaseException | None, list[str]]:
     """Run ``action`` catching any Exception and every warning; return (result, exception, warnings)."""
     with warnings.catch_warnings(record=True) as caught:

@@ -37,6 +37,8 @@ class RunInfo:
     table_torch_version: str
     table_hash: str
     torch_git_version: str | None = None
+    #: Set when the table does not describe this torch: which release rows were resolved for instead, and why.
+    table_note: str | None = None
     #: Per known device: whether this machine has it, whether probes were generated for it, and how many ran.
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
     python: str = ""

@@ -72,30 +72,67 @@ def run_probe(probe, device=None, **indices):
 # --- the probe module ---
 '''
 
-_HARNESS_IMPORT = re.compile(r"^from autograd_conformance\.(\w+) import .*$", re.MULTILINE)
-_HARNESS_MODULE_IMPORT = re.compile(r"^from autograd_conformance import (\w+)$", re.MULTILINE)
-_FUTURE = re.compile(r"^from __future__ import .*\n", re.MULTILINE)
+_HARNESS_IMPORT = re.compile(r"^from autograd_conformance(?:\.(\w+))? import ([\w, ]+)$", re.MULTILINE)
+_RELATIVE_IMPORT = re.compile(r"^\s*from \.(\w*) import ([\w, ()]+)", re.MULTILINE)
 
 
-def _harness_module(name: str) -> str:
-    text = resources.files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
-    return _FUTURE.sub("", text)
+def _harness_source(name: str) -> str:
+    return resources.files(__package__).joinpath(f"{name}.py").read_text(encoding="utf-8")
+
+
+def _is_module(name: str) -> bool:
+    return resources.files(__package__).joinpath(f"{name}.py").is_file()
+
+
+def _harness_deps(text: str, package_level: bool) -> list[str]:
+    """The harness modules a source imports: ``from autograd_conformance.X import`` (a probe module) or
+    ``from .X import`` / ``from . import X`` (a harness module)."""
+    found = []
+    pattern = _HARNESS_IMPORT if package_level else _RELATIVE_IMPORT
+    for module, names in pattern.findall(text):
+        if module:
+            found.append(module)
+        else:
+            found += [n.strip() for n in names.replace("(", "").replace(")", "").split(",")
+                      if n.strip() and _is_module(n.strip())]
+    return found
+
+
+def _closure(roots: list[str]) -> list[str]:
+    """The harness modules to embed, each after the ones it imports."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        for dep in _harness_deps(_harness_source(name), package_level=False):
+            visit(dep)
+        order.append(name)
+
+    for root in roots:
+        visit(root)
+    return order
 
 
 def module_source(path: Path) -> str:
-    """A probe module's source with ``from autograd_conformance.X import ...`` replaced by X's own source."""
+    """A probe module's source, preceded by the harness modules it imports (and theirs), installed under their
+    own names so its ``from autograd_conformance... import`` lines work without the package."""
     text = Path(path).read_text(encoding="utf-8")
-    text = _HARNESS_IMPORT.sub(lambda m: f"# inlined from autograd_conformance.{m.group(1)}\n"
-                                         f"{_harness_module(m.group(1))}", text)
-    return _HARNESS_MODULE_IMPORT.sub(lambda m: _as_module(m.group(1)), text)
-
-
-def _as_module(name: str) -> str:
-    """``from autograd_conformance import NAME`` as a module object built from NAME's inlined source."""
-    return (f"import sys as _sys, types as _types  # inlined: autograd_conformance.{name}\n"
-            f"{name} = _types.ModuleType('_repro_{name}')\n"
-            f"_sys.modules[{name}.__name__] = {name}\n"
-            f"exec(compile({_harness_module(name)!r}, '{name}.py', 'exec'), {name}.__dict__)")
+    modules = _closure(_harness_deps(text, package_level=True))
+    if not modules:
+        return text
+    boot = ["# --- the harness modules the probes import, embedded (the package need not be installed) ---",
+            "import sys as _sys, types as _types",
+            "_sys.modules['autograd_conformance'] = _package = _types.ModuleType('autograd_conformance')",
+            "_package.__path__ = []",
+            "def _embed(name, source):",
+            "    module = _types.ModuleType('autograd_conformance.' + name)",
+            "    module.__package__ = 'autograd_conformance'",
+            "    _sys.modules[module.__name__] = module",
+            "    setattr(_package, name, module)",
+            "    exec(compile(source, 'autograd_conformance/' + name + '.py', 'exec'), module.__dict__)"]
+    boot += [f"_embed({name!r}, {_harness_source(name)!r})" for name in modules]
+    return "\n".join(boot) + "\n# --- the probe module ---\n" + text
 
 
 def call_line(function: str, device: str | None, indices: dict[str, int]) -> str:

@@ -70,6 +70,8 @@ class ProbeResult:
     doc: str | None = None
     message: str | None = None
     repro: str | None = None
+    #: What the table says changes for this probe from one described torch release to the next.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def record_key(self) -> str:
@@ -99,7 +101,7 @@ class ProbeResult:
             "expectation": None if self.expectation is None else self.expectation.to_json(),
             "mismatches": [m.to_json() for m in self.mismatches], "duration": self.duration,
             "location": (self.location or Location("")).to_json(), "doc": self.doc, "message": self.message,
-            "repro": self.repro,
+            "repro": self.repro, **({"timeline": self.timeline} if self.timeline else {}),
         }
 
     @classmethod
@@ -110,4 +112,5 @@ class ProbeResult:
             expectation=Expectation.from_json(data.get("expectation")),
             mismatches=[Mismatch(**m) for m in data.get("mismatches", [])], duration=data.get("duration", 0.0),
             location=Location.from_json(data["location"]) if data.get("location") else None,
-            doc=data.get("doc"), message=data.get("message"), repro=data.get("repro"))
+            doc=data.get("doc"), message=data.get("message"), repro=data.get("repro"),
+            timeline=data.get("timeline", []))

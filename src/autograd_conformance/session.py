@@ -87,6 +87,9 @@ class ConformanceSession:
     def __init__(self, options: RunOptions, table: Table, context: RunContext | None = None) -> None:
         self.options = options
         self.table = table
+        #: Rows are resolved for ``options.table_version``: each layer's for the nearest release it describes
+        #: (``Table.version_for``); ``table_version`` and ``version_note`` say what the bundled table did.
+        self.table_version, self.version_note = table.nearest(options.table_version)
         self.context = context or RunContext()
         self.results: dict[str, ProbeResult] = {}
         self.stale: list[StaleRow] = []
@@ -200,7 +203,8 @@ class ConformanceSession:
         o = self.options
         return RunInfo(
             run_name=self.report_name, torch_version=o.torch_version,
-            torch_git_version=devices.torch_build()[1], table_torch_version=o.table_version,
+            torch_git_version=devices.torch_build()[1], table_torch_version=self.table_version,
+            table_note=self.version_note,
             devices=self.device_info() if with_devices else {},
             python=platform.python_version(), platform=platform.platform(),
             pytest_args=list(self.context.pytest_args), hypothesis={"profile": o.hypothesis_profile},
@@ -266,8 +270,8 @@ class ConformanceSession:
             self.stale = self._stale_rows()
         ran = sum(1 for r in self.results.values() if r.verdict != SKIPPED)
         candidates = []
-        if self.stale and not o.record:
-            candidates.append(EXIT_TABLE)
+        if self.stale and not o.record and self.version_note is None:
+            candidates.append(EXIT_TABLE)  # on a release the table does not describe, they are only reported
         if ran < o.min_probes:
             self.problems.append(f"only {ran} probes ran, fewer than the {o.min_probes} required (--ac-min-probes)")
             candidates.append(EXIT_TOO_FEW)
@@ -332,6 +336,9 @@ class ConformanceSession:
         return sources
 
     def _write_report(self) -> bool:
+        for result in self.results.values():
+            if result.verdict != SKIPPED:
+                result.timeline = [c.to_json() for c in self.table.timeline(result.id, result.table_device)]
         report = Report(self.run_info(), list(self.results.values()), self.stale, self._sources())
         path = self.options.report_dir / f"{self.report_name}.json"
         try:

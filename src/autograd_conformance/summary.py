@@ -94,7 +94,11 @@ def summary_lines(session: "ConformanceSession") -> list[str]:
         counts[res.verdict] = counts.get(res.verdict, 0) + 1
     parts = ", ".join(f"{counts[v]} {v}" for v in sorted(counts))
     lines = [f"{len(results)} probes on torch {options.torch_version}: {parts}; {len(session.stale)} stale rows"
-             + (" (partial run: staleness not checked)" if session.partial else "")]
+             + (" (partial run: staleness not checked)" if session.partial else "")
+             + (" (rows without a probe on this release: reported, not failing)"
+                if session.stale and session.version_note else "")]
+    if session.version_note:
+        lines.insert(0, session.version_note)
     generated, absent = session.devices
     if absent:
         would = max((sum(1 for r in results if r.device == d) for d in generated), default=0)

@@ -54,10 +54,34 @@ def loads(text: str, label: str) -> dict[str, Any]:
         raise TableError(label, None, f"TOML syntax error: {exc}") from None
 
 
+#: The file of a table directory that lists the torch releases it describes (not a family's rows).
+RELEASES_FILE = "_releases.toml"
+
+
 def table_files(directory: Path) -> list[Path]:
-    """The table's files in a directory, in a stable order."""
+    """The table's family files in a directory, in a stable order (``_``-prefixed files are the table's own)."""
     directory = Path(directory)
-    return sorted(directory.glob("*.toml")) if directory.is_dir() else []
+    return sorted(p for p in directory.glob("*.toml") if not p.name.startswith("_")) if directory.is_dir() else []
+
+
+def load_releases(directory: Path, label: str | None = None) -> list[str]:
+    """The releases a table directory says it describes (``described = [...]`` in ``_releases.toml``)."""
+    path = Path(directory) / RELEASES_FILE
+    if not path.is_file():
+        return []
+    label = label or str(path)
+    doc = load_file(path, label)
+    described = doc.get("described", [])
+    if not isinstance(described, list) or not all(isinstance(v, str) for v in described):
+        raise TableError(label, None, "'described' must be a list of torch versions, e.g. [\"2.13.0\", \"2.14.1\"]")
+    return described
+
+
+def dumps_releases(described: list[str]) -> str:
+    return ("# The torch releases this table describes: the latest patch of each torch 2.x minor release that\n"
+            "# installs for Python 3.11 (recorded by `autograd-conformance history`). A run on any other torch\n"
+            "# resolves rows as for the nearest of these, and says so.\n"
+            f"described = [{', '.join(toml_value(v) for v in described)}]\n")
 
 
 def load_docs(directory: Path) -> dict[str, dict[str, Any]]:

@@ -57,6 +57,22 @@
     }
     return table;
   }
+  /* What the table says changes for this probe from one described torch release to the next. */
+  function timeline(p) {
+    const head = ["release", "fact", "before", "after", "why"].map(h => el("th", {textContent: h}));
+    const table = el("table", {className: "facts timeline"}, [el("tr", {}, head)]);
+    for (const c of p.timeline) {
+      const exists = c.fact === "(probe exists)";
+      table.append(el("tr", {}, [
+        el("td", {className: "kind", textContent: c.before_release + " → " + c.after_release}),
+        el("td", {className: "fact", textContent: exists ? "(the probe)" : c.fact}),
+        el("td", {}, [exists ? document.createTextNode(c.before ? "exists" : "does not exist") : valueNode(c.before, c.after, "(not observed)")]),
+        el("td", {}, [exists ? document.createTextNode(c.after ? "exists" : "does not exist") : valueNode(c.after, c.before, "(not observed)")]),
+        el("td", {className: "note"}, [c.reason || "", c.link ? el("a", {href: c.link, textContent: " link"}) : null]),
+      ]));
+    }
+    return el("details", {open: true}, [el("summary", {textContent: "across torch releases (" + p.timeline.length + " changes, from the table)"}), table]);
+  }
   function sourceOf(p) {
     const src = data.sources[p.family];
     if (!src || !p.location.line || !p.location.end_line) return null;
@@ -81,6 +97,7 @@
     const table = factsTable(p);
     if (NOTES[p.verdict] && (!table || p.verdict !== "missing")) box.append(el("p", {className: "note", textContent: NOTES[p.verdict]}));
     if (table) box.append(table);
+    if (p.timeline && p.timeline.length) box.append(timeline(p));
     const code = sourceOf(p);
     if (code) box.append(el("details", {}, [el("summary", {textContent: "probe source"}), el("pre", {className: "source", textContent: code})]));
     const script = repro(p);

@@ -1,0 +1,156 @@
+"""Recording the table's history: the bundled suite run on every described torch release, one scratch
+environment at a time (made, used, removed), then all the reports merged into the table with the saved-runs
+recorder (``merge``) and the described releases written to ``_releases.toml``.
+
+``autograd-conformance history`` runs it from a checkout. It prefers ``uv`` (an install from its cache takes
+seconds; each CUDA build is a ~2.5 GB download) and falls back to ``python -m venv`` and pip. Disk is the limit
+(an installed CUDA build takes ~5 GB): each release's environment, and unless ``--keep-cache`` its downloads,
+are removed before the next release is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import Version
+
+#: The latest patch of every torch 2.x minor release that installs for Python 3.11.
+RELEASES = ("2.0.1", "2.1.2", "2.2.2", "2.3.1", "2.4.1", "2.5.1", "2.6.0", "2.7.1", "2.8.0", "2.9.1", "2.10.0",
+            "2.11.0", "2.12.1", "2.13.0", "2.14.1", "2.15.0")
+#: Printed by torch builds compiled against NumPy 1.x when NumPy 2 is installed (their numpy paths then fail).
+NUMPY_1_ONLY = "compiled using NumPy 1.x"
+
+
+class HistoryError(Exception):
+    """A step that failed; str() says which release and command."""
+
+
+@dataclass
+class Outcome:
+    release: str
+    report: Path
+    probes: int
+    seconds: float
+    install_seconds: float
+    numpy: str
+    #: Probes that broke, crashed or timed out: written for another release, to be rewritten.
+    broken: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    project: Path
+    work: Path
+    reports: Path
+    releases: tuple[str, ...] = RELEASES
+    workers: str = "2"
+    keep_cache: bool = False
+    find_links: list[str] = field(default_factory=list)
+    log: object = print
+
+    @property
+    def uv(self) -> str | None:
+        return shutil.which("uv")
+
+
+def _sh(cmd: list[str], what: str, env: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+    import os
+
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    if done.returncode not in ok:
+        tail = (done.stdout[-1500:] + "\n" + done.stderr[-1500:]).strip()
+        raise HistoryError(f"{what}: `{' '.join(cmd[:6])} …` exited {done.returncode}\n{tail}")
+    return done
+
+
+def pip_find_links() -> list[str]:
+    """The find-links pip is configured with (where local builds such as torch 2.13.0+cpu are found)."""
+    done = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+                          capture_output=True, text=True)
+    return done.stdout.split() if done.returncode == 0 else []
+
+
+def _install(plan: Plan, python: Path, cache: Path, packages: list[str]) -> None:
+    links = [a for link in plan.find_links for a in ("--find-links", link)]
+    if plan.uv:
+        _sh([plan.uv, "pip", "install", "-q", "--python", str(python), *links, *packages], "install",
+            env={"UV_CACHE_DIR": str(cache)})
+    else:
+        _sh([str(python), "-m", "pip", "install", "-q", "--cache-dir", str(cache), *links, *packages], "install")
+
+
+def _venv(plan: Plan, path: Path, cache: Path) -> Path:
+    if plan.uv:
+        _sh([plan.uv, "venv", "-q", "-p", sys.executable, str(path)], "venv", env={"UV_CACHE_DIR": str(cache)})
+    else:
+        _sh([sys.executable, "-m", "venv", str(path)], "venv")
+    return path / "bin" / "python"
+
+
+def numpy_ok(python: Path) -> bool:
+    """Whether this torch build works with the NumPy installed beside it."""
+    done = subprocess.run([str(python), "-c", "import numpy, torch; torch.from_numpy(numpy.zeros(1)).sum()"],
+                          capture_output=True, text=True)
+    return done.returncode == 0 and NUMPY_1_ONLY not in done.stderr
+
+
+def run_release(plan: Plan, release: str) -> Outcome:
+    """Install torch ``release`` with this checkout into a scratch environment, run the suite, keep the report."""
+    venv, cache = plan.work / f"venv-{release}", plan.work / "cache"
+    shutil.rmtree(venv, ignore_errors=True)
+    try:
+        return _run_release(plan, release, venv, cache)
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+        if not plan.keep_cache:
+            shutil.rmtree(cache, ignore_errors=True)
+
+
+def _run_release(plan: Plan, release: str, venv: Path, cache: Path) -> Outcome:
+    started = time.perf_counter()
+    python = _venv(plan, venv, cache)
+    _install(plan, python, cache, [f"torch=={release}", "-e", str(plan.project)])
+    numpy = "numpy 2"
+    if not numpy_ok(python):
+        _install(plan, python, cache, ["numpy<2"])
+        numpy = "numpy<2"
+        if not numpy_ok(python):
+            raise HistoryError(f"torch {release}: does not work with NumPy 1 or 2 here")
+    installed = time.perf_counter() - started
+    name = f"torch-{release}"
+    run = [str(python), "-m", "autograd_conformance.cli", "run", "-q", "-p", "no:cacheprovider", "-n", plan.workers,
+           f"--ac-report-dir={plan.reports}", f"--ac-run-name={name}", "--ac-no-html", "--ac-timeout=300"]
+    began = time.perf_counter()
+    done = _sh(run, f"torch {release}: the suite", ok=(0, 1, 4))  # differing from today's table is expected
+    seconds = time.perf_counter() - began
+    report = plan.reports / f"{name}.json"
+    if not report.exists():
+        raise HistoryError(f"torch {release}: the run wrote no full report\n{done.stdout[-2000:]}")
+    data = json.loads(report.read_text())
+    broken = [f"{p['id']} ({p['verdict']}: {(p['message'] or '').splitlines()[0][:160] if p['message'] else ''})"
+              for p in data["probes"] if p["verdict"] in ("error", "crashed", "timeout")]
+    probes = sum(1 for p in data["probes"] if p["verdict"] != "skipped")
+    return Outcome(release, report, probes, seconds, installed, numpy, broken)
+
+
+def record(table_dir: Path, reports: list[Path], releases: list[str]) -> str:
+    """Merge the reports into the table and write the described releases; returns the recorder's account."""
+    from .merge import merge
+    from .report import load
+    from .tablefile import RELEASES_FILE, dumps_releases, write_docs
+    from .files import write_atomic
+
+    docs, summary = merge(table_dir, [load(p) for p in reports])
+    write_docs(table_dir, docs, summary.files)
+    described = sorted(set(releases), key=Version)
+    write_atomic(table_dir / RELEASES_FILE, dumps_releases(described))
+    return (f"{len(summary.added_rows)} rows added, {len(summary.changed_rows)} rows changed, "
+            f"{summary.blocks_written} conditioned blocks written in {len(summary.files)} files; "
+            f"described: {', '.join(described)}")

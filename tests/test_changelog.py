@@ -1,0 +1,97 @@
+"""The changelog, from the table alone: every stated change at each release boundary, with its reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autograd_conformance.changelog import ChangelogError, build, format_json, format_markdown, format_text
+from autograd_conformance.cli import main
+from autograd_conformance.expectations import Table
+
+TABLE = '''
+["fam/test_a[*]"]
+"y.grad_fn" = "OldBackward0"
+"b.message" = "old words"
+
+[["fam/test_a[*]".when]]
+torch = ">=2.2"
+reason = "2.2 renamed the node"
+link = "https://github.com/pytorch/pytorch/pull/1"
+"y.grad_fn" = "NewBackward0"
+
+[["fam/test_a[*]".when]]
+torch = ">=2.3"
+reason = "2.3 reworded the error"
+"b.message" = "new words"
+
+[["fam/test_a[*]".when]]
+torch = ">=2.3"
+device = "cuda"
+reason = "only on cuda"
+"y.grad_fn" = "CudaBackward0"
+
+["fam/test_new[*]"]
+torch = ">2.1.0"
+reason = "added in 2.2"
+"x.is_leaf" = true
+
+["fam/test_steady[*]"]
+"x.is_leaf" = true
+'''
+
+
+@pytest.fixture
+def table(tmp_path) -> Table:
+    (tmp_path / "fam.toml").write_text(TABLE)
+    (tmp_path / "_releases.toml").write_text('described = ["2.1.0", "2.2.0", "2.3.0"]\n')
+    return Table.load(tmp_path, "2.3.0")
+
+
+def test_every_stated_change_at_its_boundary_with_its_reason(table):
+    log = build(table)
+    got = {(i.before_release, i.after_release, i.key, i.fact, i.device): (i.before, i.after, i.reason) for i in log.items}
+    assert got == {
+        ("2.1.0", "2.2.0", "fam/test_a[*]", "y.grad_fn", None): ("OldBackward0", "NewBackward0", "2.2 renamed the node"),
+        ("2.1.0", "2.2.0", "fam/test_new[*]", "(probe exists)", None): (False, True, "added in 2.2"),
+        ("2.2.0", "2.3.0", "fam/test_a[*]", "b.message", None): ("old words", "new words", "2.3 reworded the error"),
+        ("2.2.0", "2.3.0", "fam/test_a[*]", "y.grad_fn", "cuda"): ("NewBackward0", "CudaBackward0", "only on cuda"),
+    }
+    assert log.semantic == 3
+
+
+def test_a_range_of_releases_and_its_grouping(table):
+    log = build(table, "2.2", "2.3")
+    assert log.boundaries == [("2.2.0", "2.3.0")]
+    assert [(i.fact, i.kind) for i in log.by_family()["fam"]] == [("y.grad_fn", "semantic"), ("b.message", "text")]
+    with pytest.raises(ChangelogError, match="--from 2.3 comes after --to 2.1"):
+        build(table, "2.3", "2.1")
+    with pytest.raises(ChangelogError, match="not a torch version"):
+        build(table, "two")
+
+
+def test_formats(table):
+    log = build(table)
+    text = format_text(log)
+    assert "2.1.0 → 2.2.0  fam/test_a[*]  y.grad_fn [semantic]: 'OldBackward0' → 'NewBackward0'" in text
+    assert "because: 2.2 renamed the node (https://github.com/pytorch/pytorch/pull/1)" in text
+    assert "probe added" in text
+    assert "| 2.2.0 → 2.3.0 | `fam/test_a[*]` | `y.grad_fn (on cuda)` |" in format_markdown(log)
+    assert len(json.loads(format_json(log))["items"]) == 4
+
+
+def test_the_command_needs_no_torch_and_writes_html(table, tmp_path, capsys):
+    directory = str(tmp_path)
+    assert main(["changelog", "--expectations", directory, "--from", "2.2", "--semantic-only"]) == 0
+    out = capsys.readouterr().out
+    assert "y.grad_fn" in out and "b.message" not in out
+    assert main(["changelog", "--expectations", directory, "--format", "html", "-o", str(tmp_path / "c.html")]) == 0
+    page = (tmp_path / "c.html").read_text()
+    assert "Autograd changelog: torch <code>2.1.0</code> → <code>2.3.0</code>" in page and "2.2 renamed the node" in page
+
+
+def test_a_table_without_described_releases_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "fam.toml").write_text(TABLE)
+    assert main(["changelog", "--expectations", str(tmp_path)]) == 2
+    assert "describes fewer than two torch releases" in capsys.readouterr().err
