@@ -69,9 +69,12 @@ _SPECS = [
     FactSpec("count", INT, SEMANTIC, "How many times something happened."),
     FactSpec("name", OPT_STR, SEMANTIC, "A name torch reports (e.g. grad_fn.name())."),
     FactSpec("finite", BOOL, SEMANTIC, "Whether every value is finite."),
-    FactSpec("holds", BOOL, SEMANTIC, "Whether a property held on every generated example."),
-    FactSpec("examples", INT, INFO, "How many examples a property ran (depends on the hypothesis profile)."),
-    FactSpec("falsifying", OPT_STR, INFO, "A property's shrunk falsifying example, or null when it held."),
+    FactSpec("holds", BOOL, SEMANTIC, "Whether a property or numerical check held on every example."),
+    FactSpec("examples", INT, INFO, "How many examples a property or check ran (depends on the hypothesis profile)."),
+    FactSpec("falsifying", OPT_STR, INFO, "A property's shrunk falsifying example or a check's first failing sample; "
+                                          "null when it held."),
+    FactSpec("declared", STR, SEMANTIC, "What torch's OpInfo database declares about its own test of a check "
+                                        "(expected failure: the check runs; skipped: reason: it does not)."),
 ]
 
 VOCABULARY: dict[str, FactSpec] = {spec.attribute: spec for spec in _SPECS}
@@ -166,7 +169,10 @@ def check_type(name: str, value: Any) -> str | None:
         ok = _is_tensor_fact(value)
     elif t == OPT_TENSOR:
         ok = value is None or _is_tensor_fact(value)
-    else:
+    else:  # JSON: anything but null, which the TOML table cannot state for it
+        if value is None:
+            return (f"fact {name!r} is null, which the table cannot state for a {t} fact; record a string such as "
+                    f"'None' instead")
         ok = True
     if ok:
         return None

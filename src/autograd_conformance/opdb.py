@@ -114,3 +114,37 @@ def _by_id() -> dict[str, Any]:
 def get(identifier: str) -> Any:
     """The OpInfo with this id (the database is imported on first use)."""
     return _by_id()[identifier]
+
+
+def declared(op: Any, tests: tuple[tuple[str, str], ...], device: str, dtype: Any) -> str | None:
+    """What the OpInfo declares about one of torch's own tests for this device and dtype: ``"expected
+    failure"``, ``"skipped: <reason>"``, or None (nothing; the test is expected to pass). ``tests`` are
+    (class, test) names, several where torch renamed the class (``TestGradients`` split into
+    ``TestBwdGradients`` and ``TestFwdGradients`` in 2.1); a decorator counts where it is active for any."""
+    for cls_name, test_name in tests:
+        for entry in getattr(op, "decorators", ()) or ():
+            if not hasattr(entry, "is_active"):
+                continue  # a bare decorator applies to every test: none of torch's declare a failure
+            try:
+                active = entry.is_active(cls_name, test_name, device, dtype, {})
+            except TypeError:  # torch < 2.1: no param_kwargs
+                active = entry.is_active(cls_name, test_name, device, dtype)
+            if not active:
+                continue
+            for decorator in entry.decorators:
+                marked = _applied(decorator)
+                if getattr(marked, "__unittest_expecting_failure__", False):
+                    return "expected failure"
+                if getattr(marked, "__unittest_skip__", False):
+                    return f"skipped: {getattr(marked, '__unittest_skip_why__', '') or 'no reason given'}"
+    return None
+
+
+def _applied(decorator: Any) -> Any:
+    """A decorator applied to a stand-in test, to read the unittest marks it sets (skip, expected failure)."""
+    def stand_in() -> None:
+        """A test."""
+    try:
+        return decorator(stand_in)
+    except Exception:  # noqa: BLE001 - a decorator that needs a real test (a device check...): it declares nothing
+        return stand_in

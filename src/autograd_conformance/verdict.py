@@ -126,6 +126,11 @@ def _index(index: tuple[int, ...]) -> str:
     return "[" + ", ".join(map(str, index)) + "]" if index else "value"
 
 
+def _name_list(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) > 1 and all(isinstance(v, str) for v in value)
+            and value == sorted(set(value)))
+
+
 def _first_difference(a: str, b: str, context: int = 24) -> str:
     """Two strings around their first difference: ``…at char 57: 'will raise' → 'raises'``."""
     at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
@@ -168,6 +173,10 @@ def differences(expected: Any, observed: Any, rtol: float = DEFAULT_RTOL, atol: 
             elif not equal(expected[k], observed[k], rtol, atol):
                 out.append(f"{k}: {show(expected[k])} → {show(observed[k])}")
         return out[:limit] + ([f"… {len(out) - limit} more keys differ"] if len(out) > limit else [])
+    if _name_list(expected) and _name_list(observed):  # sorted names (an API listing): what came and went
+        added, removed = sorted(set(observed) - set(expected)), sorted(set(expected) - set(observed))
+        return ([f"added {', '.join(map(repr, added))}"] if added else []) + (
+            [f"removed {', '.join(map(repr, removed))}"] if removed else [])
     if isinstance(expected, list) and isinstance(observed, list):
         out = [] if len(expected) == len(observed) else [f"length {len(expected)} → {len(observed)}"]
         for i, (e, o) in enumerate(zip(expected, observed)):
