@@ -5,6 +5,8 @@ import torch
 
 from autograd_conformance.dimensions import FLOATING_DTYPES, dtype_params
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 def _leaf(device, dtype=torch.float32):
     return torch.tensor([1.0, 2.0, 3.0], device=device, dtype=dtype, requires_grad=True)

@@ -13,6 +13,8 @@ from torch.utils.checkpoint import checkpoint, checkpoint_sequential
 from autograd_conformance.normalize import normalize_message
 from autograd_conformance.observe import require, run_captured
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 def _block(x):
     return (x.sin() * x).exp().sum(dim=-1)

@@ -11,6 +11,8 @@ from torch.autograd.function import once_differentiable
 
 from autograd_conformance.observe import grad_fn_name, require, tensor_fact
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 class Square(Function):
     @staticmethod

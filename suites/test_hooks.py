@@ -9,6 +9,8 @@ import torch
 
 from autograd_conformance.observe import require
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 def _leaf(device):
     return torch.tensor([1.0, 2.0], device=device, requires_grad=True)

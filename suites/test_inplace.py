@@ -11,6 +11,8 @@ import torch
 from autograd_conformance.dimensions import GRAD_MODES
 from autograd_conformance.observe import require
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 def _setitem(t):
     t[0] = 5.0

@@ -4,6 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 # Factories asked for requires_grad=True directly.
 FACTORIES = [
     pytest.param(lambda d: torch.zeros(2, 3, device=d, requires_grad=True), id="zeros"),

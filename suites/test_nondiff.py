@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 from autograd_conformance import registry
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 def _x(device):
     """A float32 leaf that requires grad, with ties, negatives and fractional parts."""

@@ -1,7 +1,10 @@
 """The six reference scenarios: the autograd behaviours every upgrade check starts from."""
 
+import pytest
 import torch
 from torch import nn
+
+pytestmark = pytest.mark.modes("eager", "compile")
 
 
 def _sqrt_mse_inputs(device):

@@ -7,6 +7,8 @@ from torch import nn
 
 from autograd_conformance.dimensions import ALL_DTYPES, GRAD_MODES, dtype_params
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 def _data(dtype, device):
     return torch.ones(2, 3, device=device).to(dtype)

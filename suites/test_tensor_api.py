@@ -4,6 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+pytestmark = pytest.mark.modes("eager", "compile")
+
 
 def _leaf(device):
     return torch.tensor([1.0, 2.0], device=device, requires_grad=True)

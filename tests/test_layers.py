@@ -12,8 +12,8 @@ import autograd_conformance
 
 PACKAGE = Path(autograd_conformance.__file__).parent
 LAYERS = [
-    ("vocabulary", {"facts", "devices", "normalize", "ids", "files"}),
-    ("probe-facing", {"observe", "dimensions", "registry", "invariants", "opdb"}),
+    ("vocabulary", {"facts", "devices", "modes", "normalize", "ids", "files"}),
+    ("probe-facing", {"observe", "compiled", "dimensions", "registry", "invariants", "opdb"}),
     ("table", {"tablefile", "expectations", "compact"}),
     ("judging", {"verdict", "result"}),
     ("outputs", {"report", "stream", "summary", "repro", "diff", "changelog", "html", "synthetic"}),

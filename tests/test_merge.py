@@ -134,3 +134,34 @@ def test_a_probe_on_some_releases_only_gets_a_torch_range(tmp_path):
         version = report.run_info.torch_version
         ids = {p.id for p in report.probes}
         assert Table.load(tmp_path, version).stale_keys(ids, version) == []
+
+
+def with_compile(version, eager, compiled):
+    """A report with eager probes and their compile-mode twins."""
+    report = run(version, eager)
+    for pid, facts in compiled.items():
+        report.probes.append(ProbeResult(f"{pid}[cpu-compile]", "fam", f"suites/test_fam.py::{pid.split('/')[1]}",
+                                         "pass", device="cpu", mode="compile", observation=facts,
+                                         location=Location("suites/test_fam.py", 1)))
+    return report
+
+
+def test_compile_runs_get_mode_blocks_and_a_compile_change_its_own_range(tmp_path):
+    reports = [with_compile("2.13.0", {"fam/t": {"y.grad_fn": "MulBackward0"}},
+                            {"fam/t": {"y.grad_fn": "CompiledFunctionBackward"}}),
+               with_compile("2.14.1", {"fam/t": {"y.grad_fn": "MulBackward0"}},
+                            {"fam/t": {"y.grad_fn": "CompiledFunctionBackward", "scenario.raises": "X"}})]
+    text, _ = apply(tmp_path, reports)
+    assert text.startswith('["fam/t[*]"]\n"y.grad_fn" = "MulBackward0"\n')
+    assert 'mode = "compile"\nreason = "observed on torch 2.13.0, 2.14.1 in compile mode' in text
+    assert 'torch = ">2.13.0"\nmode = "compile"' in text and '"scenario.raises" = "X"' in text
+    table = Table.load(tmp_path, "2.14.1")
+    assert table.resolve("fam/t[cpu-compile]", "cpu", "2.14.1", "compile").facts == {
+        "y.grad_fn": "CompiledFunctionBackward", "scenario.raises": "X"}
+    assert table.resolve("fam/t[cpu]", "cpu", "2.14.1").facts == {"y.grad_fn": "MulBackward0"}
+
+
+def test_compile_runs_without_their_eager_twins_cannot_state_a_row(tmp_path):
+    report = with_compile("2.13.0", {}, {"fam/t": {"y.grad_fn": "CompiledFunctionBackward"}})
+    with pytest.raises(MergeError, match="no run observed the reference variant"):
+        merge(tmp_path, [report])

@@ -4,15 +4,17 @@ The modules, by layer (each imports only from the layers above it; one job per m
 
 Vocabulary and policy
     ``facts`` (fact names, value types, kinds and the kind policy: what is compared, what is wording, what
-    fails a gate), ``devices`` (the device names, the reference device, availability), ``normalize``
+    fails a gate), ``devices`` (the device names, the reference device, availability), ``modes`` (the execution
+    modes, eager and compile, and how ids name them), ``normalize``
     (message clean-up), ``ids`` (probe ids and record keys), ``files`` (atomic writes).
 Probe-facing: what probe modules import
-    ``observe`` (the ``Observation`` recorder and the probe context), ``dimensions`` (shared dtype and grad-mode
+    ``observe`` (the ``Observation`` recorder and the probe context), ``compiled`` (compile mode: a probe run
+    under torch.compile, observed by a ``CompiledObservation``), ``dimensions`` (shared dtype and grad-mode
     parametrize lists), ``registry`` (ops with their declared autograd class), ``invariants`` (hypothesis
     properties inside probes), ``opdb`` (torch's OpInfo database, imported without side effects).
 The table
     ``tablefile`` (TOML documents to and from disk), ``expectations`` (the table's meaning: resolution per
-    probe id, torch version and device), ``compact`` (folding rows into patterns, with its resolution check).
+    probe id, torch version, device and mode), ``compact`` (folding rows into patterns, with its resolution check).
 Judging
     ``verdict`` (comparing an observation with the expectation), ``result`` (``ProbeResult``, the typed record
     of one probe).

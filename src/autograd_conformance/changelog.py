@@ -2,8 +2,9 @@
 between the torch releases the table describes — probe, fact, before → after, semantic or text, reason, link.
 
 Each row's own statements are read release by release (``Entry.facts_for``), so a pattern row's change is
-listed once, under its pattern; a device-specific change is listed for that device only when it differs from
-the reference device's.
+listed once, under its pattern; a device- or mode-specific change is listed for that device or mode only when
+it differs from the reference's (cpu, eager). Where the table records another mode, the changelog also counts,
+per release, the facts in which that mode differs from eager.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from . import devices
+from . import devices, modes
 from .expectations import PROBE_EXISTS, Entry, Table, torch_release
 from .facts import SEMANTIC, is_wording, kind_of
 from .tablefile import ABSENT
@@ -40,6 +41,7 @@ class Item:
     device: str | None = None
     reason: str | None = None
     link: str | None = None
+    mode: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -51,6 +53,8 @@ class Changelog:
     start: str
     end: str
     items: list[Item] = field(default_factory=list)
+    #: Per release in range, per mode other than eager: how many facts of how many rows differ from eager.
+    mode_differences: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
     @property
     def boundaries(self) -> list[tuple[str, str]]:
@@ -63,7 +67,8 @@ class Changelog:
         for item in self.items:
             out.setdefault(item.family, []).append(item)
         for items in out.values():
-            items.sort(key=lambda i: (is_wording(i.kind), Version(i.after_release), i.key, i.fact, i.device or ""))
+            items.sort(key=lambda i: (is_wording(i.kind), Version(i.after_release), i.key, i.fact, i.device or "",
+                                      i.mode or ""))
         return dict(sorted(out.items()))
 
     @property
@@ -83,21 +88,22 @@ def _pick(table: Table, text: str | None, default: Version) -> Version:
     return torch_release(table.nearest(text)[0])
 
 
-def _state(entry: Entry, release: Version, device: str) -> dict[str, Any] | None:
+def _state(entry: Entry, release: Version, device: str, mode: str = modes.REFERENCE) -> dict[str, Any] | None:
     if not entry.available(release):
         return None
-    return entry.facts_for(release, device)[0]
+    return entry.facts_for(release, device, mode)[0]
 
 
-def _block(entry: Entry, release: Version, device: str, fact: str) -> Any:
-    """The conditioned block that states ``fact`` for this release and device, if one does."""
-    blocks = [b for b in entry.when if fact in b.facts and b.matches(release, device) and b.torch is not None]
+def _block(entry: Entry, release: Version, device: str, fact: str, mode: str = modes.REFERENCE) -> Any:
+    """The conditioned block that states ``fact`` for this release, device and mode, if one does."""
+    blocks = [b for b in entry.when if fact in b.facts and b.matches(release, device, mode) and b.torch is not None]
     return max(blocks, key=lambda b: b.specificity, default=None)
 
 
-def _changes(entry: Entry, a: Version, b: Version, device: str) -> list[tuple[str, Any, Any, Any]]:
+def _changes(entry: Entry, a: Version, b: Version, device: str, mode: str = modes.REFERENCE
+             ) -> list[tuple[str, Any, Any, Any]]:
     """(fact, before, after, note-carrying block or entry base) for one row across one boundary."""
-    sa, sb = _state(entry, a, device), _state(entry, b, device)
+    sa, sb = _state(entry, a, device, mode), _state(entry, b, device, mode)
     if (sa is None) != (sb is None):
         return [(PROBE_EXISTS, sa is not None, sb is not None, entry.base)]
     if sa is None or sb is None:
@@ -106,7 +112,7 @@ def _changes(entry: Entry, a: Version, b: Version, device: str) -> list[tuple[st
     for fact in sorted(set(sa) | set(sb)):
         before, after = sa.get(fact, ABSENT), sb.get(fact, ABSENT)
         if before != after:
-            out.append((fact, before, after, _block(entry, b, device, fact) or _block(entry, a, device, fact)))
+            out.append((fact, before, after, _block(entry, b, device, fact, mode) or _block(entry, a, device, fact, mode)))
     return out
 
 
@@ -118,23 +124,43 @@ def build(table: Table, start: str | None = None, end: str | None = None) -> Cha
     if first > last:
         raise ChangelogError(f"--from {start} comes after --to {end}")
     log = Changelog([str(v) for v in table.described], str(first), str(last))
+    variants = [(d, m) for m in modes.MODES for d in devices.DEVICES]
     for a, b in log.boundaries:
         va, vb = Version(a), Version(b)
         for entry in table.entries:
             if entry.base.torch is None and not any(blk.torch is not None for blk in entry.when):
                 continue
             family = entry.key.split("/", 1)[0]
-            reference = {(f, json.dumps(x, sort_keys=True), json.dumps(y, sort_keys=True))
-                         for f, x, y, _ in _changes(entry, va, vb, devices.REFERENCE)}
-            for device in devices.DEVICES:
-                for fact, before, after, note in _changes(entry, va, vb, device):
-                    if device != devices.REFERENCE and (
-                            fact, json.dumps(before, sort_keys=True), json.dumps(after, sort_keys=True)) in reference:
+            seen: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+            for device, mode in variants:
+                # A variant's change is listed only where its parents (the same device in eager mode, the
+                # reference device in the same mode) do not already list it.
+                parents = {(devices.REFERENCE, modes.REFERENCE), (device, modes.REFERENCE), (devices.REFERENCE, mode)}
+                listed = set().union(*(seen.get(p, set()) for p in parents - {(device, mode)}))
+                own = seen.setdefault((device, mode), set())
+                for fact, before, after, note in _changes(entry, va, vb, device, mode):
+                    change = (fact, json.dumps(before, sort_keys=True), json.dumps(after, sort_keys=True))
+                    own.add(change)
+                    if change in listed:
                         continue
                     kind = SEMANTIC if fact == PROBE_EXISTS else kind_of(fact, default=SEMANTIC)
                     log.items.append(Item(a, b, family, entry.key, fact, kind, before, after,
                                           None if device == devices.REFERENCE else device,
-                                          getattr(note, "reason", None), getattr(note, "link", None)))
+                                          getattr(note, "reason", None), getattr(note, "link", None),
+                                          None if mode == modes.REFERENCE else mode))
+    in_range = [str(v) for v in table.described if first <= v <= last]
+    moded = [e for e in table.entries if any(blk.mode for blk in e.when)]
+    for release in in_range:
+        for mode in sorted({blk.mode for e in moded for blk in e.when if blk.mode}):
+            rows = facts = 0
+            for entry in moded:
+                eager, other = _state(entry, Version(release), devices.REFERENCE), \
+                    _state(entry, Version(release), devices.REFERENCE, mode)
+                if eager is None or other is None:
+                    continue
+                differing = sum(1 for f in set(eager) | set(other) if eager.get(f, ABSENT) != other.get(f, ABSENT))
+                rows, facts = rows + bool(differing), facts + differing
+            log.mode_differences.setdefault(release, {})[mode] = (facts, rows)
     return log
 
 
@@ -147,10 +173,13 @@ def _value(value: Any) -> str:
 def format_text(log: Changelog) -> str:
     lines = [f"autograd changelog: torch {log.start} → {log.end} ({len(log.boundaries)} release boundaries): "
              f"{len(log.items)} changes, {log.semantic} of behaviour"]
+    for release, per_mode in log.mode_differences.items():
+        for mode, (facts, rows) in per_mode.items():
+            lines.append(f"  on torch {release}, {mode} mode differs from eager in {facts} facts of {rows} rows")
     for family, items in log.by_family().items():
         lines.append(f"\n[{family}]")
         for i in items:
-            where = f" on {i.device}" if i.device else ""
+            where = (f" on {i.device}" if i.device else "") + (f" in {i.mode} mode" if i.mode else "")
             what = (("probe added" if i.after else "probe removed") if i.fact == PROBE_EXISTS
                     else f"{i.fact} [{i.kind}]: {_value(i.before)} → {_value(i.after)}")
             lines.append(f"  {i.before_release} → {i.after_release}{where}  {i.key}  {what}")
@@ -167,12 +196,19 @@ def format_markdown(log: Changelog) -> str:
     out = [f"## Autograd changelog: torch {log.start} → {log.end}", "",
            f"{len(log.items)} changes across {len(log.boundaries)} release boundaries, {log.semantic} of behaviour "
            f"(the rest wording). From the expectations table of autograd-conformance.", ""]
+    if log.mode_differences:
+        out += ["| release | " + " | ".join(f"{m} mode: facts (rows) that differ from eager"
+                                            for m in next(iter(log.mode_differences.values()))) + " |",
+                "|---|" + "---|" * len(next(iter(log.mode_differences.values())))]
+        out += [f"| {release} | " + " | ".join(f"{f} ({r})" for f, r in per_mode.values()) + " |"
+                for release, per_mode in log.mode_differences.items()]
+        out.append("")
     for family, items in log.by_family().items():
         out += [f"### {family}", "", "| release | probe | fact | kind | before | after | why |",
                 "|---|---|---|---|---|---|---|"]
         for i in items:
             why = _md(i.reason or "") + (f" ([link]({i.link}))" if i.link else "")
-            fact = i.fact + (f" (on {i.device})" if i.device else "")
+            fact = i.fact + (f" (on {i.device})" if i.device else "") + (f" ({i.mode} mode)" if i.mode else "")
             out.append(f"| {i.before_release} → {i.after_release} | `{_md(i.key)}` | `{_md(fact)}` | {i.kind} | "
                        f"`{_md(_value(i.before))}` | `{_md(_value(i.after))}` | {why} |")
         out.append("")
@@ -181,5 +217,8 @@ def format_markdown(log: Changelog) -> str:
 
 def format_json(log: Changelog) -> str:
     return json.dumps({"described": log.described, "from": log.start, "to": log.end,
-                       "items": [i.to_json() for i in log.items]}, indent=1, ensure_ascii=False) + "\n"
+                       "items": [i.to_json() for i in log.items],
+                       "mode_differences": {r: {m: {"facts": f, "rows": n} for m, (f, n) in per.items()}
+                                            for r, per in log.mode_differences.items()}},
+                      indent=1, ensure_ascii=False) + "\n"
 

@@ -44,6 +44,7 @@ CATEGORIES = {"new-semantic": "new behaviour", "new-text": "new wording", "accep
 @dataclass
 class ProbeChange:
     id: str
+    #: The section pages group the probe under: its family, and its mode where that is not eager.
     family: str
     verdict_before: str
     verdict_after: str
@@ -144,7 +145,7 @@ def compute(before: Report, after: Report, ignore: list[str] | None = None) -> D
                 accepted_after=pb.expectation is not None and name not in mismatched_b,
                 source_after=pb.expectation.sources.get(name) if pb.expectation else None))
         if changes:
-            diff.changed.append(ProbeChange(pid, pb.family, pa.verdict, pb.verdict, changes))
+            diff.changed.append(ProbeChange(pid, pb.section, pa.verdict, pb.verdict, changes))
         else:
             diff.unchanged += 1
     return diff

@@ -1,13 +1,18 @@
-"""The expectations table: TOML files that state what torch does, per probe id, torch version and device.
+"""The expectations table: TOML files that state what torch does, per probe id, torch version, device and mode.
 
 One file per family (``<family>.toml``), one TOML table per key. A key is a probe id (``leaf/test_detach[*]``)
-where ``*`` and ``?`` are wildcards (brackets are literal). An entry holds facts; ``[[key.when]]`` blocks
-override some facts under conditions (``torch`` = a PEP 440 specifier set, ``device`` = cpu|cuda|mps).
-TOML has no null: a fact whose declared type allows null is written ``false`` for null.
+where ``*`` and ``?`` are wildcards (brackets are literal; a ``*`` that is a whole parameter among several, as
+in ``[*-leaf]``, stands for exactly one parameter). An entry holds facts; ``[[key.when]]`` blocks
+override some facts under conditions (``torch`` = a PEP 440 specifier set, ``device`` = cpu|cuda|mps,
+``mode`` = eager|compile). TOML has no null: a fact whose declared type allows null is written ``false`` for
+null.
 
 Resolution for one probe: every matching key, least specific first (patterns by literal length, exact ids
 last), each contributing the facts of its matching blocks; within an entry the most specific matching block
-(most conditions) wins per fact, and equally specific matching blocks that disagree are a conflict.
+wins per fact, and equally specific matching blocks that disagree are a conflict. A block with a ``mode``
+condition is more specific than any block without one: it states how that mode differs from what the rest of
+the entry says (for every device and release the entry describes), so a ``device`` block never competes with
+it; among blocks with the same mode condition, more conditions are more specific.
 
 A table may have several layers (directories): the bundled table first, then a team's own tables. A fact a
 higher layer states wins over every lower layer, whatever the specificity, so a team's row can override the
@@ -27,8 +32,9 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from . import devices
+from . import devices, modes
 from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
+from .ids import without_mode
 from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file, load_releases,
                         loads, table_files)
 
@@ -45,10 +51,21 @@ def is_pattern(key: str) -> bool:
     return "*" in key or "?" in key
 
 
+def _chars(text: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+
+
 @lru_cache(maxsize=None)
 def pattern_regex(key: str) -> re.Pattern[str]:
-    """The regex of a key pattern: ``*`` any text, ``?`` one character, everything else literal."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in key) + r"\Z")
+    """The regex of a key pattern: ``*`` any text, ``?`` one character, everything else literal; except that a
+    ``*`` that is a whole parameter among several (``[*-leaf]``, the key record mode writes for every device)
+    stands for one parameter, so ``[*-leaf]`` does not also match ``[cpu-non-leaf]``."""
+    head, sep, params = key.partition("[")
+    if not sep or not key.endswith("]") or "-" not in params:
+        return re.compile(_chars(key) + r"\Z")
+    parts = params[:-1].split("-")
+    return re.compile(_chars(head) + re.escape("[") + "-".join("[^-]+" if p == "*" else _chars(p) for p in parts)
+                      + re.escape("]") + r"\Z")
 
 
 @dataclass
@@ -61,23 +78,32 @@ class Block:
     facts: dict[str, Any]
     torch: SpecifierSet | None = None
     device: str | None = None
+    mode: str | None = None
     reason: str | None = None
     link: str | None = None
 
     @property
-    def specificity(self) -> int:
-        return (self.torch is not None) + (self.device is not None)
+    def specificity(self) -> tuple[int, int]:
+        """(has a mode condition, how many conditions): a mode block overrides every block without one."""
+        return (self.mode is not None, (self.torch is not None) + (self.device is not None) + (self.mode is not None))
 
-    def matches(self, version: Version, device: str) -> bool:
+    def matches(self, version: Version, device: str, mode: str = modes.REFERENCE) -> bool:
         if self.torch is not None and not self.torch.contains(version, prereleases=True):
             return False
+        if self.mode is not None and self.mode != mode:
+            return False
         return self.device is None or self.device == device
+
+    def states(self, conditions: dict[str, str]) -> bool:
+        """Whether this block speaks of the variant ``conditions`` names (it names each of its conditions)."""
+        return self.index is not None and all(getattr(self, k) == v for k, v in conditions.items())
 
     def describe(self) -> str:
         where = f"{self.file} [{self.key}]"
         if self.index is None:
             return where
-        conds = [f'{k} "{v}"' for k, v in (("torch", self.torch), ("device", self.device)) if v is not None]
+        conds = [f'{k} "{v}"' for k, v in (("torch", self.torch), ("device", self.device), ("mode", self.mode))
+                 if v is not None]
         return f"{where} when {', '.join(conds) or '(always)'}"
 
 
@@ -112,25 +138,35 @@ class Entry:
     def matches_id(self, probe_id: str) -> bool:
         return self.regex.match(probe_id) is not None if self.regex else self.key == probe_id
 
-    def facts_for(self, version: Version, device: str) -> tuple[dict[str, Any], dict[str, Block]]:
-        """The entry's facts under (version, device), with the block each came from; raises on conflicts."""
-        facts, sources, level = {}, {}, {}
+    def facts_for(self, version: Version, device: str, mode: str = modes.REFERENCE
+                  ) -> tuple[dict[str, Any], dict[str, Block]]:
+        """The entry's facts under (version, device, mode), with the block each came from; raises on conflicts."""
+        facts: dict[str, Any] = {}
+        sources: dict[str, Block] = {}
+        level: dict[str, tuple[int, int]] = {}
         for block in [self.base, *self.when]:
-            if not block.matches(version, device):
+            if not block.matches(version, device, mode):
                 continue
             if block.index is None:
-                block_level = 0  # the entry's own torch range is availability, not an override
+                block_level = (0, 0)  # the entry's own torch range is availability, not an override
             else:
                 block_level = block.specificity
             for name, value in block.facts.items():
                 spec = block_level
                 if name in level and level[name] == spec and facts[name] != value:
                     raise TableError(self.file, self.key, (
-                        f"conflicting rows for fact {name!r} under torch {version}, device {device}: "
+                        f"conflicting rows for fact {name!r} under torch {version}, device {device}, mode {mode}: "
                         f"{sources[name].describe()} says {facts[name]!r}, {block.describe()} says {value!r}"))
                 if name not in level or spec > level[name]:
                     facts[name], sources[name], level[name] = value, block, spec
         return facts, sources
+
+
+def variant_conditions(device: str, mode: str) -> dict[str, str]:
+    """The ``when`` conditions that single out a probe variant from the reference (cpu, eager): ``{}`` for the
+    reference itself, ``{"device": "cuda"}``, ``{"mode": "compile"}``, or both."""
+    return {**({"device": device} if device != devices.REFERENCE else {}),
+            **({"mode": mode} if mode != modes.REFERENCE else {})}
 
 
 #: The pseudo-fact of a change in whether a probe exists at all (an entry-level torch range).
@@ -208,7 +244,7 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
     block = Block(file, key, index, facts)
     for name, value in raw.items():
         if name in CONDITION_KEYS or name in NOTE_KEYS:
-            if index is None and (name == "device" or (name in NOTE_KEYS and "torch" not in raw)):
+            if index is None and (name in ("device", "mode") or (name in NOTE_KEYS and "torch" not in raw)):
                 raise TableError(file, key, f"{name!r} belongs in a [[{key}.when]] block, or with the entry's own "
                                             f"torch range (the releases on which the probe exists)")
             if not isinstance(value, str):
@@ -222,12 +258,16 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
                 if not devices.is_device(value):
                     raise TableError(file, key, f"unknown device {value!r} (known: {', '.join(devices.DEVICES)})")
                 block.device = value
+            elif name == "mode":
+                if not modes.is_mode(value):
+                    raise TableError(file, key, f"unknown mode {value!r} (known: {', '.join(modes.MODES)})")
+                block.mode = value
             else:
                 setattr(block, name, value)
         else:
             facts[name] = _canonical_expected(file, key, name, value)
-    if index is not None and block.specificity == 0:
-        raise TableError(file, key, f"when block #{index + 1} has no condition (torch or device)")
+    if index is not None and block.specificity[1] == 0:
+        raise TableError(file, key, f"when block #{index + 1} has no condition (torch, device or mode)")
     if index is not None and not facts:
         raise TableError(file, key, f"when block #{index + 1} names no fact")
     return block
@@ -307,6 +347,17 @@ class Table:
         table.check_conflicts(torch_version)
         return table
 
+    def with_layer(self, layer: int, texts: dict[str, str], torch_version: str) -> "Table":
+        """This table with one layer's entries replaced by the given file texts (rows being recorded into it),
+        validated like files on disk."""
+        entries = [e for e in self.entries if e.layer != layer]
+        for name in sorted(texts):
+            entries.extend(parse_entries(name, loads(texts[name], name), layer))
+        table = Table(self.directories, entries, self.digest, self.files,
+                      {k: [Version(str(v)) for v in vs] for k, vs in self.layer_described.items()})
+        table.check_conflicts(torch_version)
+        return table
+
     @classmethod
     def from_texts(cls, texts: dict[str, str], torch_version: str) -> "Table":
         """A table from file name -> TOML text (rows about to be written), validated like files on disk."""
@@ -339,8 +390,12 @@ class Table:
     def check_conflicts(self, torch_version: str) -> None:
         version = torch_release(torch_version)
         for entry in self.entries:
-            for device in devices.DEVICES:
-                entry.facts_for(self.version_for(entry.layer, version), device)
+            # Only the devices and modes the entry's blocks name can resolve differently from the reference.
+            named_devices = {devices.REFERENCE, *(b.device for b in entry.when if b.device)}
+            named_modes = {modes.REFERENCE, *(b.mode for b in entry.when if b.mode)}
+            for device in sorted(named_devices):
+                for mode in sorted(named_modes):
+                    entry.facts_for(self.version_for(entry.layer, version), device, mode)
 
     def matching(self, probe_id: str, torch_version: str | None = None) -> list[Entry]:
         found = [e for head in _heads(probe_id) for e in self._patterns.get(head, ()) if e.matches_id(probe_id)]
@@ -350,8 +405,12 @@ class Table:
             found = [e for e in found if e.available(self.version_for(e.layer, version))]
         return sorted(found, key=lambda e: e.specificity)
 
-    def resolve(self, probe_id: str, device: str, torch_version: str) -> Resolved | None:
-        """The expectation for one probe, or None when no key matches it; raises TableError on a conflict."""
+    def resolve(self, probe_id: str, device: str, torch_version: str, mode: str = modes.REFERENCE
+                ) -> Resolved | None:
+        """The expectation for one probe, or None when no key matches it; raises TableError on a conflict.
+        A probe in another mode than eager has the id of its eager twin plus the mode: it is resolved by the
+        twin's keys, under its mode's ``when`` blocks."""
+        probe_id = without_mode(probe_id, mode)
         entries = self.matching(probe_id, torch_version)
         if not entries:
             return None
@@ -360,7 +419,7 @@ class Table:
         blocks: dict[str, Block] = {}
         level: dict[str, tuple[int, int, int]] = {}
         for entry in entries:
-            entry_facts, entry_blocks = entry.facts_for(self.version_for(entry.layer, version), device)
+            entry_facts, entry_blocks = entry.facts_for(self.version_for(entry.layer, version), device, mode)
             for name, value in entry_facts.items():
                 if name in level and level[name] == entry.specificity and facts[name] != value:
                     raise TableError(entry.file, entry.key, (
@@ -375,14 +434,15 @@ class Table:
     def _versioned(self, entries: list[Entry]) -> bool:
         return any(e.base.torch is not None or any(b.torch is not None for b in e.when) for e in entries)
 
-    def timeline(self, probe_id: str, device: str) -> list[Change]:
+    def timeline(self, probe_id: str, device: str, mode: str = modes.REFERENCE) -> list[Change]:
         """What changes for one probe from one described release to the next, as the table states it: per
         fact, the value before and after and the reason of the row that says so (empty for most probes)."""
+        probe_id = without_mode(probe_id, mode)
         if len(self.described) < 2 or not self._versioned(self.matching(probe_id)):
             return []
         states = []
         for release in self.described:
-            resolved = self.resolve(probe_id, device, str(release))
+            resolved = self.resolve(probe_id, device, str(release), mode)
             states.append((release, resolved))
         changes = []
         for (a, ra), (b, rb) in zip(states, states[1:]):

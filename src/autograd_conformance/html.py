@@ -84,10 +84,10 @@ def render_report(report: Report) -> str:
     families: dict[str, list[tuple[int, ProbeResult]]] = {}
     data = []
     for index, p in enumerate(report.probes):
-        families.setdefault(p.family, []).append((index, p))
+        families.setdefault(p.section, []).append((index, p))
         exp = p.expectation
         data.append({
-            "id": p.id, "family": p.family, "verdict": p.verdict, "doc": p.doc, "message": p.message,
+            "id": p.id, "family": p.section, "verdict": p.verdict, "doc": p.doc, "message": p.message,
             "observation": p.observation, "expected": exp.facts if exp else None,
             "sources": exp.sources if exp else None, "keys": exp.keys if exp else None,
             "differs": [m.fact for m in p.mismatches],
@@ -124,8 +124,8 @@ def render_diff(diff: Diff, links: dict[str, str] | None = None) -> str:
                 "changes": [{"fact": c.fact, "kind": c.kind, "category": c.category, "before": c.before, "after": c.after,
                              "in_before": c.in_before, "in_after": c.in_after, "source_after": c.source_after}
                             for c in p.changes]} for p in diff.changed]
-    added = [{"id": p.id, "family": p.family, "verdict": p.verdict} for p in diff.added]
-    removed = [{"id": p.id, "family": p.family, "verdict": p.verdict} for p in diff.removed]
+    added = [{"id": p.id, "family": p.section, "verdict": p.verdict} for p in diff.added]
+    removed = [{"id": p.id, "family": p.section, "verdict": p.verdict} for p in diff.removed]
     per_family: dict[str, Counter] = {}
     for p in changed:
         per_family.setdefault(p["family"], Counter())[p["category"]] += 1
@@ -184,7 +184,7 @@ def render_matrix(reports: list[Report], links: list[str | None]) -> str:
         for p in report.probes:
             if p.verdict == SKIPPED:
                 continue
-            cell = cells.setdefault(p.family, {"passed": 0, "ran": 0, "changed": 0})
+            cell = cells.setdefault(p.section, {"passed": 0, "ran": 0, "changed": 0})
             cell["ran"] += 1
             cell["passed"] += p.verdict == "pass"
         changes: dict[str, list[tuple[str, str, str, str, str]]] = {}
@@ -199,9 +199,9 @@ def render_matrix(reports: list[Report], links: list[str | None]) -> str:
                     cells[change.family]["changed"] += 1
             for what, items in (("added", diff.added), ("removed", diff.removed)):
                 for p in items:
-                    changes.setdefault(p.family, []).append((p.id, f"(probe {what})", "semantic", "", ""))
-                    if p.family in cells:
-                        cells[p.family]["changed"] += 1
+                    changes.setdefault(p.section, []).append((p.id, f"(probe {what})", "semantic", "", ""))
+                    if p.section in cells:
+                        cells[p.section]["changed"] += 1
         families.update(cells)
         columns.append({"name": report.run_info.run_name, "torch": report.run_info.torch_version,
                         "previous": previous.run_info.torch_version if previous else None, "link": links[i],

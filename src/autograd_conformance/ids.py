@@ -1,9 +1,11 @@
-"""Probe identity: ids derived from pytest node ids, and the device-agnostic key record mode writes."""
+"""Probe identity: ids derived from pytest node ids, and the device- and mode-agnostic key record mode writes."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from . import modes
 
 #: pytest-xdist's ``--dist loadgroup`` appends ``@<group>`` to the node ids of grouped tests.
 _XDIST_GROUP = re.compile(r"@[\w.-]+$")
@@ -26,12 +28,25 @@ def probe_id(nodeid: str, path: Path | None = None) -> tuple[str, str]:
     return family, f"{family}/{rest.replace('::', '.')}"
 
 
-def record_key(pid: str, device: str | None) -> str:
-    """The device-agnostic key record mode writes: the device's part of the parameter id becomes ``*``."""
-    if device is None or not pid.endswith("]") or "[" not in pid:
+def record_key(pid: str, device: str | None, mode: str = modes.REFERENCE) -> str:
+    """The key record mode writes: the device's part of the parameter id becomes ``*`` and the mode's part is
+    dropped (the table states devices and modes in ``when`` blocks, not in keys)."""
+    if not pid.endswith("]") or "[" not in pid:
         return pid
     head, _, params = pid[:-1].partition("[")
     parts = params.split("-")
-    if device in parts:
+    if mode != modes.REFERENCE and parts and parts[-1] == mode:
+        parts.pop()
+    if device is not None and device in parts:
         parts[parts.index(device)] = "*"
-    return f"{head}[{'-'.join(parts)}]"
+    return f"{head}[{'-'.join(parts)}]" if parts else head
+
+
+def without_mode(pid: str, mode: str) -> str:
+    """The id of a probe's eager twin: ``leaf/test_x[cpu-compile]`` -> ``leaf/test_x[cpu]`` (the table's keys
+    name eager ids; a mode is a condition)."""
+    if mode == modes.REFERENCE:
+        return pid
+    if pid.endswith(f"[{mode}]"):
+        return pid[:-len(mode) - 2]
+    return pid[:-len(mode) - 2] + "]" if pid.endswith(f"-{mode}]") else pid

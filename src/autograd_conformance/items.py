@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from . import modes
 from .ids import plain_nodeid, probe_id
 from .repro import call_line
 from .result import Location, ProbeResult
-from .probes import ProbeModule
+from .probes import MODE, ProbeModule
 
 #: The fixture that makes a test function a probe.
 OBS = "obs"
@@ -75,6 +76,7 @@ def result_of(item: pytest.Item, verdict: str, observation: dict[str, Any] | Non
     """A result for this probe with its identity filled in (the session fills in what the table expected)."""
     family, pid = probe_id(item.nodeid, item.path)
     device = device_of(item)
+    mode = item.stash.get(MODE, modes.REFERENCE)
     callspec = getattr(item, "callspec", None)
     _, line, _ = item.location
     file = _display_path(item)
@@ -84,9 +86,9 @@ def result_of(item: pytest.Item, verdict: str, observation: dict[str, Any] | Non
     if func is not None:
         end_line = _end_line(func)
         indices = dict(getattr(callspec, "indices", {}) or {}) if callspec else {}
-        repro = call_line(func.__name__, device, indices)
+        repro = call_line(func.__name__, device, indices, mode)
     return ProbeResult(
-        id=pid, family=family, nodeid=plain_nodeid(item.nodeid), verdict=verdict, device=device,
+        id=pid, family=family, nodeid=plain_nodeid(item.nodeid), verdict=verdict, device=device, mode=mode,
         params={k: _json_param(v) for k, v in sorted(callspec.params.items())} if callspec else {},
         observation=dict(observation or {}), location=Location(file, None if line is None else line + 1, end_line),
         doc=doc, message=message, repro=repro)

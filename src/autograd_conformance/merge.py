@@ -1,11 +1,14 @@
-"""The saved-runs recorder (``autograd-conformance record``): several runs (torch versions, devices) into the
-table with the fewest edits. (One live run is the other recorder's job: ``record``, ``pytest --ac-record``.)
+"""The saved-runs recorder (``autograd-conformance record``): several runs (torch versions, devices, modes)
+into the table with the fewest edits. (One live run is the other recorder's job: ``record``, ``pytest
+--ac-record``.)
 
 For each probe whose facts the table does not already predict for every run, only that probe's own row is
-rewritten, fact by fact: the oldest run's value as the base, and ``when`` blocks with PEP 440 ranges for the
-releases that differ. A range ends where the next known release behaves differently (``>2.13.0,<2.15.0`` for
-a change that was reverted), so nothing is claimed beyond what was observed. Notes (``reason``, ``link``) of
-blocks with the same condition are kept. The result is verified: every run must pass against the new table.
+rewritten, fact by fact: the oldest run's value on the reference variant (cpu, eager) as the base, and
+``when`` blocks with PEP 440 ranges for the releases that differ. A range ends where the next known release
+behaves differently (``>2.13.0,<2.15.0`` for a change that was reverted), so nothing is claimed beyond what was
+observed. Other variants (a device, a mode, both) get blocks with their conditions where their values differ
+from what the blocks so far state for them. Notes (``reason``, ``link``) of blocks with the same condition are
+kept. The result is verified: every run must pass against the new table.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from typing import Any
 
 from packaging.version import Version
 
-from .devices import REFERENCE
-from .expectations import Table, torch_release
+from . import devices, modes
+from .expectations import Table, torch_release, variant_conditions
 from .facts import compared_facts
 from .report import Report
 from .result import ProbeResult
-from .tablefile import ABSENT, NOTE_KEYS, WHEN, TableError, dumps_table, load_docs
+from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, dumps_table, load_docs
 from .verdict import CRASHED, ERROR, PASS, SKIPPED, TIMEOUT, equal, judge
 
 
@@ -77,35 +80,69 @@ def _range(segments: list[tuple[Version, Version, Any]], k: int) -> str:
     return f"{lower},<{segments[k + 1][0]}" if k + 1 < len(segments) else lower
 
 
-def _desired_blocks(observed: dict[tuple[Version, str], Any]) -> tuple[Any, list[tuple[dict[str, str], Any]]]:
-    """(base value, [(condition, value)]) reproducing ``observed`` (version, device) -> value."""
-    devices = sorted({d for _, d in observed}, key=lambda d: (d != REFERENCE, d))
-    ref = devices[0]
-    ref_points = sorted((v, val) for (v, d), val in observed.items() if d == ref)
-    ref_segments = _segments(ref_points)
+#: A probe variant: (device, mode). The reference variant is what a row's base facts describe.
+Variant = tuple[str, str]
+REFERENCE: Variant = (devices.REFERENCE, modes.REFERENCE)
+_CONFLICT = object()
+
+
+def _variant_order(variant: Variant) -> tuple[bool, int, Variant]:
+    """The reference first, then variants that differ from it in one dimension, then in two."""
+    return (variant != REFERENCE, (variant[0] != REFERENCE[0]) + (variant[1] != REFERENCE[1]), variant)
+
+
+def _applies(condition: dict[str, str], version: Version, variant: Variant) -> bool:
+    return (_matches(condition, version) and condition.get("device", variant[0]) == variant[0]
+            and condition.get("mode", variant[1]) == variant[1])
+
+
+def _predict(base: Any, blocks: list[tuple[dict[str, str], Any]], version: Version, variant: Variant) -> Any:
+    """What base + blocks state for (version, variant), as the table resolves it (a mode block over any block
+    without one, then more conditions over fewer); _CONFLICT where equally specific blocks disagree."""
+    value, level = base, None
+    for condition, stated in blocks:
+        if not _applies(condition, version, variant):
+            continue
+        spec = ("mode" in condition, len(condition))
+        if level is None or spec > level:
+            value, level = stated, spec
+        elif spec == level and not _same(value, stated):
+            return _CONFLICT
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is _CONFLICT or b is _CONFLICT:
+        return False
+    return a == b if ABSENT in (a, b) else equal(a, b) and equal(b, a)
+
+
+def _desired_blocks(observed: dict[tuple[Version, Variant], Any]) -> tuple[Any, list[tuple[dict[str, str], Any]]]:
+    """(base value, [(condition, value)]) reproducing ``observed`` (version, variant) -> value."""
+    variants = sorted({v for _, v in observed}, key=_variant_order)
+    if variants[0] != REFERENCE:
+        raise MergeError(f"no run observed the reference variant (cpu, eager) that a row's base describes; "
+                         f"record {', '.join('/'.join(v) for v in variants)} runs together with a cpu, eager one")
+    ref_segments = _segments(sorted((v, val) for (v, var), val in observed.items() if var == REFERENCE))
     base = ref_segments[0][2]
     blocks = [({"torch": _range(ref_segments, k)}, value) for k, (_, _, value) in enumerate(ref_segments)
               if k and not equal(value, base)]
-
-    def ref_value(version: Version) -> Any:
-        for k, (first, last, value) in enumerate(ref_segments):
-            upper = ref_segments[k + 1][0] if k + 1 < len(ref_segments) else None
-            if (k == 0 or version > ref_segments[k - 1][1]) and (upper is None or version < upper):
-                return value
-        return base
-
-    for device in devices[1:]:
-        points = sorted((v, val) for (v, d), val in observed.items() if d == device)
-        segments = _segments(points)
-        if len(segments) == 1 and not blocks:
-            if not equal(segments[0][2], base):
-                blocks.append(({"device": device}, segments[0][2]))
+    for variant in variants[1:]:
+        condition = variant_conditions(*variant)
+        points = sorted((v, val) for (v, var), val in observed.items() if var == variant)
+        if all(_same(_predict(base, blocks, v, variant), val) for v, val in points):
             continue
+        segments = _segments(points)
+        if len(segments) == 1:
+            candidate = [*blocks, (condition, segments[0][2])]
+            if all(_same(_predict(base, candidate, v, variant), val) for v, val in points):
+                blocks = candidate
+                continue
         for k, (first, last, value) in enumerate(segments):
-            if all(equal(value, ref_value(v)) for v, _ in points if first <= v <= last):
+            if all(_same(_predict(base, blocks, v, variant), value) for v, _ in points if first <= v <= last):
                 continue
             spec = _range(segments, k) if k else (f"<{segments[1][0]}" if len(segments) > 1 else f">={first}")
-            blocks.append(({"device": device, "torch": spec}, value))
+            blocks.append(({**condition, "torch": spec}, value))
     return base, blocks
 
 
@@ -127,17 +164,18 @@ def merge(directory: Path, reports: list[Report]) -> tuple[dict[str, dict[str, A
     summary = MergeSummary()
     for (family, key), entries in sorted(members.items()):
         names = sorted({n for _, p in entries for n in compared_facts(p.observation)})
-        per_fact: dict[str, dict[tuple[Version, str], Any]] = {n: {} for n in names}
+        per_fact: dict[str, dict[tuple[Version, Variant], Any]] = {n: {} for n in names}
         wrong: set[str] = set()
         for run, probe in entries:
             device = probe.table_device
-            resolved = tables[run.torch_version].resolve(probe.id, device, run.torch_version)
+            resolved = tables[run.torch_version].resolve(probe.id, device, run.torch_version, probe.mode)
             expected = resolved.facts if resolved else {}
             for name in names:
                 value = probe.observation.get(name, ABSENT)
-                slot = (run.version, device)
+                slot = (run.version, (device, probe.mode))
                 if slot in per_fact[name] and not equal(per_fact[name][slot], value):
-                    raise MergeError(f"{probe.id}: runs of torch {run.version} on {device} disagree on {name}")
+                    raise MergeError(f"{probe.id}: runs of torch {run.version} on {device} ({probe.mode}) "
+                                     f"disagree on {name}")
                 per_fact[name][slot] = value
                 predicted = expected.get(name, ABSENT)
                 if not (predicted == value if ABSENT in (predicted, value) else equal(predicted, value)):
@@ -146,7 +184,7 @@ def merge(directory: Path, reports: list[Report]) -> tuple[dict[str, dict[str, A
         if not wrong:
             continue
         for name in wrong - set(per_fact):
-            per_fact[name] = {(run.version, p.table_device): ABSENT for run, p in entries}
+            per_fact[name] = {(run.version, (p.table_device, p.mode)): ABSENT for run, p in entries}
         _rewrite(docs.setdefault(f"{family}.toml", {}), entries[0][1].id, key,
                  {n: per_fact[n] for n in sorted(wrong)}, tables, entries, summary, f"{family}.toml")
     _set_availability(docs, members, runs, summary)
@@ -184,15 +222,15 @@ def _set_availability(docs: dict[str, dict[str, Any]], members: dict[tuple[str, 
                 summary.changed_rows.append(key)
 
 
-def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, dict[tuple[Version, str], Any]],
+def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, dict[tuple[Version, Variant], Any]],
              tables: dict[str, Table], entries: list[tuple[Run, ProbeResult]], summary: MergeSummary,
              filename: str) -> None:
     key = probe_id if probe_id in doc else key
     existed = key in doc
     own = doc.setdefault(key, {})
     old_blocks = own.pop(WHEN, [])
-    notes = {(b.get("torch"), b.get("device")): {n: b[n] for n in NOTE_KEYS if n in b} for b in old_blocks}
-    blocks = {(b.get("torch"), b.get("device")): dict(b) for b in old_blocks}
+    notes = {_slot(b): {n: b[n] for n in NOTE_KEYS if n in b} for b in old_blocks}
+    blocks = {_slot(b): dict(b) for b in old_blocks}
     versions = sorted({run.version for run, _ in entries})
     first_run = min(entries, key=lambda e: e[0].version)[0]
     for name, observed in sorted(per_fact.items()):
@@ -210,20 +248,26 @@ def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, d
             own[name] = base
         summary.facts_written += 1
         for condition, value in conditioned:
-            slot = (condition.get("torch"), condition.get("device"))
+            slot = _slot(condition)
             if slot not in blocks:
                 seen = [str(v) for v in versions if _matches(condition, v)]
                 blocks[slot] = {**condition, **notes.get(slot, {
                     "reason": f"observed on torch {', '.join(seen) or condition.get('torch')}"
-                              f"{' on ' + condition['device'] if 'device' in condition else ''}; "
+                              f"{' on ' + condition['device'] if 'device' in condition else ''}"
+                              f"{' in ' + condition['mode'] + ' mode' if 'mode' in condition else ''}; "
                               f"recorded from reports — replace with why torch differs"})}
                 summary.blocks_written += 1
             blocks[slot][name] = dict(ABSENT) if value == ABSENT else value
-    kept = [b for b in blocks.values() if any(n not in ("torch", "device", *NOTE_KEYS) for n in b)]
+    kept = [b for b in blocks.values() if any(n not in (*CONDITION_KEYS, *NOTE_KEYS) for n in b)]
     if kept:
         own[WHEN] = kept
     (summary.changed_rows if existed else summary.added_rows).append(key)
     summary.files.add(filename)
+
+
+def _slot(block: dict[str, Any]) -> tuple[str | None, ...]:
+    """A block's conditions, as the key its notes are kept under."""
+    return tuple(block.get(k) for k in CONDITION_KEYS)
 
 
 def _matches(condition: dict[str, str], version: Version) -> bool:
@@ -241,7 +285,7 @@ def _verify(docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
         except TableError as exc:
             raise MergeError(f"the merged table would be invalid: {exc}") from None
         for probe in run.probes:
-            resolved = table.resolve(probe.id, probe.table_device, run.torch_version)
+            resolved = table.resolve(probe.id, probe.table_device, run.torch_version, probe.mode)
             if judge(probe.observation, resolved).status != PASS:
                 raise MergeError(f"{probe.id}: cannot state run {run.name}'s facts in the table; "
                                  f"edit its row by hand")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import devices
+from . import devices, modes
 from .facts import GATES
 from .invariants import PROFILES
 from .record import INIT as RECORD_INIT
@@ -59,6 +59,14 @@ OPTIONS: list[Option] = [
     Option("--ac-devices", f"the devices to generate probes for, e.g. `cpu,cuda` (default: each of "
            f"{', '.join(devices.DEVICES)} this machine has; asking for an absent one is an error)",
            metavar="LIST"),
+    Option("--ac-modes", f"the execution modes probes run in, e.g. `eager,compile` (default `eager`): "
+           f"`compile` runs the probes of families marked `@pytest.mark.{modes.MARKER}(\"eager\", \"compile\")` "
+           f"again under torch.compile, with `-compile` in their ids; a run without `eager` is partial",
+           metavar="LIST", ini="ac_modes", ini_default="eager"),
+    Option("--ac-compile-backend", f"the torch.compile backend of compile mode: "
+           f"{', '.join(f'`{b}`' for b in modes.BACKENDS)} (default `{modes.DEFAULT_BACKEND}`: no C++ toolchain "
+           f"needed; `inductor` needs one)", metavar="NAME", ini="ac_compile_backend",
+           ini_default=modes.DEFAULT_BACKEND),
     Option("--ac-gate", "what fails a probe: `all` differences (the default) or only `semantic` ones; text "
            "drift (messages, warnings) is still reported", metavar="all|semantic", ini="ac_gate",
            ini_default="all", kwargs={"choices": GATES}),
@@ -118,6 +126,9 @@ class RunOptions:
     min_probes: int = 0
     timeout: float = 60.0
     hypothesis_profile: str = "ci"
+    #: The execution modes probes run in (canonical order) and compile mode's torch.compile backend.
+    compile_backend: str = modes.DEFAULT_BACKEND
+    modes: tuple[str, ...] = (modes.REFERENCE,)  # (after which ``modes`` in this class body is the field)
     #: ``--ac-devices`` as given (None: every device this machine has); see ``select_devices``.
     requested_devices: str | None = None
     #: Why the selection is narrower than whole suites (``-k``, ``-m``, ``--lf``, a node id, ...), or None.
@@ -157,7 +168,12 @@ class RunOptions:
         gate = config.getoption("ac_gate") or config.getini("ac_gate")
         if gate not in GATES:
             raise OptionError(f"ac_gate = {gate!r}: use {' or '.join(repr(g) for g in GATES)}")
-        run_name = config.getoption("ac_run_name") or f"torch-{torch_version}"
+        selected_modes = select_modes(config)
+        backend = config.getoption("ac_compile_backend") or config.getini("ac_compile_backend")
+        if backend not in modes.BACKENDS:
+            raise OptionError(f"--ac-compile-backend {backend!r}: use one of {', '.join(modes.BACKENDS)}")
+        other_modes = [m for m in selected_modes if m != modes.REFERENCE]
+        run_name = config.getoption("ac_run_name") or "-".join([f"torch-{torch_version}", *other_modes])
         if not _RUN_NAME.match(run_name):
             raise OptionError(f"--ac-run-name {run_name!r}: use letters, digits, '.', '_', '+', '-'")
         profile = config.getoption("ac_hypothesis_profile") or "ci"
@@ -177,7 +193,9 @@ class RunOptions:
             record=config.getoption("ac_record"), allow_missing=bool(config.getoption("ac_allow_missing")),
             html=not config.getoption("ac_no_html"), gate=gate, min_probes=number("ac_min_probes", int),
             timeout=number("ac_timeout", float), hypothesis_profile=profile, requested_devices=requested,
-            narrowed_by=narrowed_by(config, suites),
+            modes=selected_modes, compile_backend=backend,
+            narrowed_by=(f"--ac-modes={','.join(selected_modes)}" if modes.REFERENCE not in selected_modes
+                         else narrowed_by(config, suites)),
             covered=tuple(s.directory for s in suites if covers(config, s)))
 
 
@@ -189,6 +207,17 @@ def table_dirs(config: Any) -> list[Path]:
         invocation = Path(config.invocation_params.dir)
         return [invocation / p for p in given]
     return [Path(p) for p in config.getini("ac_expectations")]
+
+
+def select_modes(config: Any) -> tuple[str, ...]:
+    """The execution modes a config selects (``--ac-modes``, else the ini's ``ac_modes``); OptionError names a
+    bad one."""
+    given = config.getoption("ac_modes")
+    text = given if given is not None else config.getini("ac_modes")
+    try:
+        return modes.parse(text)
+    except ValueError as exc:
+        raise OptionError(f"--ac-modes={text}: {exc}") from None
 
 
 def select_devices(requested: str | None, available: Callable[[str], bool] = devices.available

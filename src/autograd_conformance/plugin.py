@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 
-from . import devices, items
+from . import devices, items, modes
 from . import options
 from .invariants import activate
-from .options import OptionError, reaches, select_devices, table_dirs
+from .options import OptionError, reaches, select_devices, select_modes, table_dirs
 from .result import ProbeResult
 from .session import ConformanceSession, RunContext, SessionError
 from .summary import verdict_line
-from .probes import OBSERVATION, ProbeModule, Suite, suite_of, suites_for
+from .probes import MODE, OBSERVATION, ProbeModule, Suite, in_modes, suite_of, suites_for
 from .verdict import ERROR, SKIPPED
 
 PROP = "autograd_conformance"
@@ -37,7 +37,10 @@ _WORKER_OUTPUT = "autograd_conformance"
 _LOCAL = "_autograd_conformance_result"
 _PLUGIN = pytest.StashKey["Conformance"]()
 _RESULT = pytest.StashKey[ProbeResult]()
-MARKERS = ("ops: the op-wide fingerprint over torch's OpInfo database (deselect with -m 'not ops')",)
+MARKERS = ("ops: the op-wide fingerprint over torch's OpInfo database (deselect with -m 'not ops')",
+           "numerics: numerical gradient checks over torch's OpInfo database (deselect with -m 'not numerics')",
+           f"{modes.MARKER}(*names): the execution modes a probe module or function runs in (default: eager)",
+           "compile: a probe run under torch.compile (--ac-modes=eager,compile; deselect with -m 'not compile')")
 
 
 class ConformanceFailure(AssertionError):
@@ -97,6 +100,14 @@ class Conformance:
             return select_devices(self.config.getoption("ac_devices"))[0]
         except OptionError:
             return (devices.REFERENCE,)
+
+    @functools.cached_property
+    def modes(self) -> tuple[str, ...]:
+        """The execution modes probes are collected in (a bad --ac-modes is reported when the session starts)."""
+        try:
+            return select_modes(self.config)
+        except OptionError:
+            return (modes.REFERENCE,)
 
     def in_suite(self, path: Path) -> bool:
         return suite_of(path, self.suites) is not None
@@ -218,6 +229,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("device", list(metafunc.config.stash[_PLUGIN].devices))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any):
+    """A probe function of a module marked for several modes is collected once per selected mode."""
+    made = yield
+    if made is None or not isinstance(collector, ProbeModule):
+        return made
+    selected = collector.config.stash[_PLUGIN].modes
+    if selected == (modes.REFERENCE,):
+        return made
+    return in_modes(list(made) if isinstance(made, (list, tuple)) else [made], selected)
+
+
 def _probe(item: pytest.Item) -> bool:
     return items.is_probe(item)
 
@@ -242,6 +265,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # --- running a probe ----------------------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A probe in compile mode is called compiled (``compiled.call``); every other test as pytest calls it."""
+    mode = pyfuncitem.stash.get(MODE, None)
+    if mode is None:
+        return None
+    from .compiled import call  # imports torch: only where a compile-mode probe runs
+
+    call(pyfuncitem.obj, {arg: pyfuncitem.funcargs[arg] for arg in pyfuncitem._fixtureinfo.argnames},
+         pyfuncitem.funcargs["obs"])
+    return True
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -7,7 +7,9 @@ the table directories it configures (``ac_expectations``). Every module of a sui
 ``ProbeModule``, which gives it the ``obs`` fixture at module scope: a host fixture of the same name (in a
 conftest or another plugin) can neither shadow it nor be shadowed by it, and tests outside the suites never
 see it. The ``device`` a probe asks for is a parametrization (by the plugin), not a fixture, for the same
-reason.
+reason. A module (or function) marked ``@pytest.mark.modes("eager", "compile")`` also runs in compile mode when
+the run selects it: each of its items gets a twin named for the mode (``test_x[cpu-compile]``, marked
+``compile``) whose ``obs`` is a ``CompiledObservation`` and whose call the plugin hands to ``compiled.call``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import importlib.util
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import modes
 
 if TYPE_CHECKING:
     from .observe import Observation
@@ -29,6 +32,8 @@ BUNDLED_PACKAGE = "autograd_conformance.suites"
 TABLE_DIR_NAME = "expectations"
 #: Where each probe's Observation is kept for the hooks that judge it.
 OBSERVATION = pytest.StashKey["Observation"]()
+#: The execution mode of a probe item other than eager (an eager item has none).
+MODE = pytest.StashKey[str]()
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,14 @@ def obs(request: pytest.FixtureRequest):
     """The probe's Observation, inside an isolated probe context (seeded RNG, warnings always on)."""
     from .observe import Observation, probe_context  # torch is imported by the probes, not by the plugin
 
-    observation = Observation()
+    mode = request.node.stash.get(MODE, modes.REFERENCE)
+    if mode == modes.REFERENCE:
+        observation = Observation()
+    else:
+        from .compiled import CompiledObservation
+
+        observation = CompiledObservation(request.config.getoption("ac_compile_backend")
+                                          or request.config.getini("ac_compile_backend"))
     request.node.stash[OBSERVATION] = observation
     with probe_context():
         yield observation
@@ -104,3 +116,51 @@ class ProbeModule(pytest.Module):
         if "obs" not in vars(module):
             module.obs = obs
         return super().collect()
+
+
+def declared_modes(item: pytest.Item) -> tuple[str, ...]:
+    """The modes a probe declares with the ``modes`` marker (the function's over the module's); eager only
+    when it declares none."""
+    marker = item.get_closest_marker(modes.MARKER)
+    return tuple(marker.args) if marker is not None and marker.args else (modes.REFERENCE,)
+
+
+def in_modes(made: list[pytest.Item], selected: tuple[str, ...]) -> list[pytest.Item]:
+    """The items a probe function collected as, in each selected mode it declares: the eager items as pytest
+    made them, and a twin of each for every other mode."""
+    out: list[pytest.Item] = []
+    for item in made:
+        if not isinstance(item, pytest.Function):
+            out.append(item)
+            continue
+        declared = declared_modes(item)
+        unknown = [m for m in declared if not modes.is_mode(m)]
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{modes.MARKER} names unknown mode "
+                                    f"{', '.join(map(repr, unknown))} (known: {', '.join(modes.MODES)})")
+        for mode in (m for m in selected if m in declared):
+            out.append(item if mode == modes.REFERENCE else _twin(item, mode))
+    return out
+
+
+def _twin(item: pytest.Function, mode: str) -> pytest.Function:
+    twin = pytest.Function.from_parent(
+        item.parent, name=modes.item_name(item.name, mode), callspec=_callspec_in(item, mode),
+        callobj=item.obj, fixtureinfo=item._fixtureinfo, originalname=item.originalname)
+    twin.stash[MODE] = mode
+    twin.add_marker(mode)
+    return twin
+
+
+def _callspec_in(item: pytest.Function, mode: str) -> Any:
+    """The item's parametrization with the mode as one more id part (pytest >= 9 builds the node id from the
+    parametrization's ids, earlier pytest from the name): ``[cpu]`` -> ``[cpu-compile]``, none -> ``[compile]``."""
+    import dataclasses
+
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        from _pytest import python
+
+        callspec = getattr(python, "CallSpec", None) or python.CallSpec2  # pytest < 9 names it CallSpec2
+        callspec = callspec()
+    return dataclasses.replace(callspec, _idlist=[*callspec._idlist, mode])

@@ -3,6 +3,12 @@
 ``new`` adds rows and facts the table lacks and never changes an existing fact; ``all`` also rewrites facts
 that differ, in the block that was in force. Recording several saved runs (torch versions, devices) is the
 other recorder's job: ``merge`` (``autograd-conformance record``).
+
+A probe of another variant than the reference (a device other than cpu, a mode other than eager) is recorded
+after the reference probes, against the table as they left it: where its facts differ from what the rows
+state for the reference, the table lacks a statement for the variant, and one is added in a ``when`` block
+with the variant's conditions (``mode = "compile"``), with a reason to be replaced by why torch differs. Only a
+fact a block of the variant already states is "existing" for it (``new`` keeps it, ``all`` rewrites it there).
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .expectations import Resolved, Table
+from .expectations import Resolved, Table, variant_conditions
 from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
 from .result import ProbeResult
-from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, load_docs, write_docs
+from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, dumps_table, load_docs, write_docs
 from .verdict import ERROR, SKIPPED, equal
 
 NEW, ALL, INIT = "new", "all", "init"
@@ -40,8 +46,13 @@ def _null_aware(name: str, value: Any) -> Any:
 
 def record_observation(docs: dict[str, dict[str, Any]], family: str, probe_id: str, record_key: str,
                        observed: dict[str, Any], resolved: Resolved | None, mode: str,
-                       summary: RecordSummary) -> None:
-    """Merge one probe's observed facts into the raw table documents ``docs`` (file name -> parsed TOML)."""
+                       summary: RecordSummary, variant: dict[str, str] | None = None,
+                       torch_version: str | None = None) -> None:
+    """Merge one probe's observed facts into the raw table documents ``docs`` (file name -> parsed TOML).
+    ``variant`` is the probe's ``variant_conditions`` (empty or None for the reference)."""
+    if variant:
+        return _record_variant(docs, family, probe_id, record_key, observed, resolved, mode, summary, variant,
+                               torch_version)
     filename = f"{family}.toml"
     observed = compared_facts(observed)
     doc = docs.setdefault(filename, {})
@@ -80,18 +91,72 @@ def record_observation(docs: dict[str, dict[str, Any]], family: str, probe_id: s
             summary.files.add(filename)
 
 
+def _record_variant(docs: dict[str, dict[str, Any]], family: str, probe_id: str, record_key: str,
+                    observed: dict[str, Any], resolved: Resolved | None, mode: str, summary: RecordSummary,
+                    variant: dict[str, str], torch_version: str | None) -> None:
+    """A non-reference probe: facts the table states only for the reference go into the variant's block."""
+    filename = f"{family}.toml"
+    observed = compared_facts(observed)
+    doc = docs.setdefault(filename, {})
+    key = probe_id if probe_id in doc else record_key
+    expected = resolved.facts if resolved is not None else {}
+    writes: dict[str, Any] = {}
+    for name in sorted(set(observed) | set(expected)):
+        value = observed.get(name, ABSENT)
+        before = expected.get(name, ABSENT)
+        if value == before if ABSENT in (value, before) else equal(before, value):
+            continue
+        block = resolved.blocks.get(name) if resolved is not None and name in expected else None
+        if block is not None and block.states(variant):
+            if mode != ALL:
+                summary.kept_different.append((probe_id, name))
+                continue
+            if block.key == key and block.file.endswith(filename):
+                target = doc[key][WHEN][block.index]
+                target[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
+                summary.changed_facts += 1
+                summary.files.add(filename)
+                continue
+        writes[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
+    if not writes:
+        return
+    own = doc.get(key)
+    if own is None:
+        own = doc[key] = {}
+        summary.added_entries.append(key)
+    blocks = own.setdefault(WHEN, [])
+    target = next((b for b in blocks if {k: b[k] for k in CONDITION_KEYS if k in b} == variant), None)
+    if target is None:
+        said = " ".join(f"{k} {v}" for k, v in variant.items())
+        target = {**variant, "reason": f"observed on torch {torch_version or '?'} ({said}); recorded by "
+                                       f"--ac-record — replace with why torch differs"}
+        blocks.append(target)
+    target.update(writes)
+    summary.added_facts += len(writes)
+    summary.files.add(filename)
+
+
 def record_run(directory: Path, table: Table, results: list[ProbeResult], torch_version: str,
                mode: str) -> RecordSummary:
     """Write the observations of one live run into the table files in ``directory`` (probes that broke or
-    were skipped are left out)."""
+    were skipped are left out): the reference probes first, then the other variants against the table as
+    the reference probes left it."""
     summary = RecordSummary()
     if mode == INIT:
         directory.mkdir(parents=True, exist_ok=True)
     docs = load_docs(directory)
-    for res in sorted(results, key=lambda r: r.nodeid):
-        if res.verdict in (SKIPPED, ERROR):
-            continue
+    kept = sorted((r for r in results if r.verdict not in (SKIPPED, ERROR)), key=lambda r: r.nodeid)
+    reference = [r for r in kept if not variant_conditions(r.table_device, r.mode)]
+    others = [r for r in kept if variant_conditions(r.table_device, r.mode)]
+    for res in reference:
         resolved = table.resolve(res.id, res.table_device, torch_version)
         record_observation(docs, res.family, res.id, res.record_key, res.observation, resolved, mode, summary)
+    if others:
+        top = max(len(table.directories) - 1, 0)  # record mode writes into the top layer
+        table = table.with_layer(top, {name: dumps_table(doc) for name, doc in docs.items()}, torch_version)
+        for res in others:
+            resolved = table.resolve(res.id, res.table_device, torch_version, res.mode)
+            record_observation(docs, res.family, res.id, res.record_key, res.observation, resolved, mode, summary,
+                               variant_conditions(res.table_device, res.mode), torch_version)
     write_docs(directory, docs, summary.files)
     return summary

@@ -58,6 +58,9 @@ class RunInfo:
     duration: float = 0.0
     workers: int = 0
     numpy: str | None = None
+    #: The execution modes probes ran in, and the torch.compile backend where ``compile`` is among them.
+    modes: list[str] = field(default_factory=lambda: ["eager"])
+    compile_backend: str | None = None
     git_revision: str | None = None
     #: Only in a report read back from the stream of an incomplete run.
     complete: bool | None = None

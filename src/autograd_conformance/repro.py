@@ -39,7 +39,7 @@ class Observation:
     def tensor(self, name, t):
         self.fact(f"{name}.values", t)
 
-    def outcome(self, name, action):
+    def outcome(self, name, action, warns=True):
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always")
             try:
@@ -49,13 +49,30 @@ class Observation:
         self.fact(f"{name}.raises", None if error is None else type(error).__name__)
         if error is not None:
             self.fact(f"{name}.message", str(error))
-        if caught:
+        if caught and warns:
             self.fact(f"{name}.warns", [f"{w.category.__name__}: {w.message}" for w in caught])
         return result
 
 
-def run_probe(probe, device=None, **indices):
-    """Call a probe with the values pytest gives it: each parametrize list's entry at the given index."""
+def _compiled_observation(backend):
+    """Compile mode: observing is a graph break, an outcome's action is compiled."""
+    import torch._dynamo
+
+    disable = torch._dynamo.disable
+
+    class CompiledObservation(Observation):
+        fact, facts_of, tensor = disable(Observation.fact), disable(Observation.facts_of), disable(Observation.tensor)
+
+        @disable
+        def outcome(self, name, action, warns=True):
+            return Observation.outcome(self, name, _torch.compile(action, backend=backend), warns)
+
+    return CompiledObservation()
+
+
+def run_probe(probe, device=None, mode="eager", backend="aot_eager", **indices):
+    """Call a probe with the values pytest gives it (each parametrize list's entry at the given index), in
+    eager mode or compiled as a whole (``mode="compile"``)."""
     kwargs = {} if device is None else {"device": device}
     for mark in getattr(probe, "pytestmark", []):
         if mark.name != "parametrize":
@@ -67,7 +84,14 @@ def run_probe(probe, device=None, **indices):
         kwargs.update(zip(names, values))
     _torch.set_warn_always(True)
     _torch.manual_seed(0)
-    probe(Observation(), **kwargs)
+    if mode == "eager":
+        return probe(Observation(), **kwargs)
+    obs = _compiled_observation(backend)
+    try:
+        _torch.compile(probe, backend=backend)(obs, **kwargs)
+    except Exception as exc:
+        Observation.fact(obs, "scenario.raises", type(exc).__name__)
+        Observation.fact(obs, "scenario.message", str(exc))
 
 # --- the probe module ---
 '''
@@ -135,11 +159,13 @@ def module_source(path: Path) -> str:
     return "\n".join(boot) + "\n# --- the probe module ---\n" + text
 
 
-def call_line(function: str, device: str | None, indices: dict[str, int]) -> str:
-    """The runner call that reproduces one parametrised probe."""
+def call_line(function: str, device: str | None, indices: dict[str, int], mode: str = "eager") -> str:
+    """The runner call that reproduces one parametrised probe (in its execution mode)."""
     args = [function]
     if device is not None:
         args.append(f"device={device!r}")
+    if mode != "eager":
+        args.append(f"mode={mode!r}")
     args.extend(f"{name}={index}" for name, index in sorted(indices.items()) if name != "device")
     return f"run_probe({', '.join(args)})\n"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import devices
+from . import devices, modes
 from .expectations import Resolved
 from .ids import plain_nodeid, probe_id, record_key
 from .verdict import Mismatch
@@ -61,6 +61,8 @@ class ProbeResult:
     nodeid: str
     verdict: str
     device: str | None = None
+    #: The execution mode the probe's scenario ran in (``eager``, ``compile``).
+    mode: str = modes.REFERENCE
     params: dict[str, Any] = field(default_factory=dict)
     observation: dict[str, Any] = field(default_factory=dict)
     expectation: Expectation | None = None
@@ -75,8 +77,13 @@ class ProbeResult:
 
     @property
     def record_key(self) -> str:
-        """The device-agnostic table key record mode writes for this probe."""
-        return record_key(self.id, self.device)
+        """The device- and mode-agnostic table key record mode writes for this probe."""
+        return record_key(self.id, self.device, self.mode)
+
+    @property
+    def section(self) -> str:
+        """How pages group this probe: its family, and its mode where that is not eager (``leaf · compile``)."""
+        return self.family if self.mode == modes.REFERENCE else f"{self.family} · {self.mode}"
 
     @property
     def table_device(self) -> str:
@@ -88,15 +95,16 @@ class ProbeResult:
         """A result for a probe that never reported (its process died, or the run stopped while it ran)."""
         nodeid = plain_nodeid(nodeid)
         family, pid = probe_id(nodeid)
-        device = None
+        device, mode = None, modes.REFERENCE
         if pid.endswith("]"):
-            device = devices.in_params(pid[pid.index("[") + 1:-1].split("-"))
-        return cls(pid, family, nodeid, verdict, device=device, location=Location(nodeid.partition("::")[0]),
-                   message=message)
+            parts = pid[pid.index("[") + 1:-1].split("-")
+            device, mode = devices.in_params(parts), modes.in_params(parts)
+        return cls(pid, family, nodeid, verdict, device=device, mode=mode,
+                   location=Location(nodeid.partition("::")[0]), message=message)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "family": self.family, "nodeid": self.nodeid, "device": self.device,
+            "id": self.id, "family": self.family, "nodeid": self.nodeid, "device": self.device, "mode": self.mode,
             "params": self.params, "verdict": self.verdict, "observation": self.observation,
             "expectation": None if self.expectation is None else self.expectation.to_json(),
             "mismatches": [m.to_json() for m in self.mismatches], "duration": self.duration,
@@ -108,7 +116,7 @@ class ProbeResult:
     def from_json(cls, data: dict[str, Any]) -> "ProbeResult":
         return cls(
             id=data["id"], family=data["family"], nodeid=data["nodeid"], verdict=data["verdict"],
-            device=data.get("device"), params=data.get("params", {}), observation=data.get("observation", {}),
+            device=data.get("device"), mode=data.get("mode", modes.REFERENCE), params=data.get("params", {}), observation=data.get("observation", {}),
             expectation=Expectation.from_json(data.get("expectation")),
             mismatches=[Mismatch(**m) for m in data.get("mismatches", [])], duration=data.get("duration", 0.0),
             location=Location.from_json(data["location"]) if data.get("location") else None,

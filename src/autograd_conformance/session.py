@@ -22,6 +22,7 @@ from . import __version__, devices
 from . import report as report_mod
 from .expectations import Entry, Table, TableError, check_torch_version
 from .files import write_atomic
+from .ids import without_mode
 from .normalize import normalize_message
 from .options import RECORD_INIT, OptionError, RunOptions, select_devices
 from .record import RecordSummary, record_run
@@ -142,7 +143,7 @@ class ConformanceSession:
         """Judge a probe that ran to the end: fill in expectation, mismatches and verdict; return the failure
         text when the probe fails the run, else None."""
         try:
-            resolved = self.table.resolve(result.id, result.table_device, self.options.table_version)
+            resolved = self.table.resolve(result.id, result.table_device, self.options.table_version, result.mode)
         except TableError as exc:
             result.verdict, result.message = ERROR, str(exc)
             return f"{result.id}: {exc}"
@@ -211,6 +212,7 @@ class ConformanceSession:
             table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
             table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
             harness_version=__version__, mode="compare" if not o.record else f"record-{o.record}",
+            modes=list(o.modes), compile_backend=o.compile_backend if "compile" in o.modes else None,
             partial=self.partial, partial_reason=self.partial_reason,
             started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -276,10 +278,15 @@ class ConformanceSession:
             self.problems.append(f"only {ran} probes ran, fewer than the {o.min_probes} required (--ac-min-probes)")
             candidates.append(EXIT_TOO_FEW)
         if o.record:
-            self.record_summary = record_run(o.record_dir, self.table, list(self.results.values()),
-                                             o.table_version, o.record)
-            if self.record_summary.kept_different:
-                candidates.append(EXIT_DIFFERENT)
+            try:
+                self.record_summary = record_run(o.record_dir, self.table, list(self.results.values()),
+                                                 o.table_version, o.record)
+            except (ValueError, TableError) as exc:  # nothing was written: the files are written last
+                self.problems.append(f"record mode wrote nothing: {exc}")
+                candidates.append(EXIT_HARNESS)
+            else:
+                if self.record_summary.kept_different:
+                    candidates.append(EXIT_DIFFERENT)
         if not self._write_report():
             candidates.append(EXIT_HARNESS)
         if candidates:
@@ -311,7 +318,7 @@ class ConformanceSession:
     def _stale_rows(self) -> list[StaleRow]:
         """Rows that matched no probe, among those whose probes all ran: rows of a family that ran, and every
         row of a suite the run's arguments covered whole."""
-        ids = {r.id for r in self.results.values()}
+        ids = {without_mode(r.id, r.mode) for r in self.results.values()}  # the table's keys name eager ids
         families = {r.family for r in self.results.values()}
         covered_layers = {i for i, s in enumerate(self.options.suites) if s.directory in self.options.covered}
 
@@ -338,7 +345,8 @@ class ConformanceSession:
     def _write_report(self) -> bool:
         for result in self.results.values():
             if result.verdict != SKIPPED:
-                result.timeline = [c.to_json() for c in self.table.timeline(result.id, result.table_device)]
+                result.timeline = [c.to_json() for c in self.table.timeline(result.id, result.table_device,
+                                                                                 result.mode)]
         report = Report(self.run_info(), list(self.results.values()), self.stale, self._sources())
         path = self.options.report_dir / f"{self.report_name}.json"
         try:

@@ -17,7 +17,7 @@ from typing import Any
 from .files import write_atomic
 
 WHEN = "when"
-CONDITION_KEYS = ("torch", "device")
+CONDITION_KEYS = ("torch", "device", "mode")
 NOTE_KEYS = ("reason", "link")
 #: A fact value meaning "not observed": lets a ``when`` block state that a fact disappears on some version.
 ABSENT = {"absent": True}
@@ -144,7 +144,8 @@ def dumps_table(doc: dict[str, Any]) -> str:
         out.append(f"[{_toml_str(key)}]")
         out.extend(_block_lines(raw))
         out.append("")
-        for block in sorted(raw.get(WHEN, []), key=lambda b: (b.get("device", ""), b.get("torch", ""))):
+        for block in sorted(raw.get(WHEN, []), key=lambda b: (b.get("mode", ""), b.get("device", ""),
+                                                               b.get("torch", ""))):
             out.append(f"[[{_toml_str(key)}.{WHEN}]]")
             out.extend(_block_lines(block))
             out.append("")

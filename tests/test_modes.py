@@ -1,0 +1,213 @@
+"""Execution modes: the vocabulary, ids and record keys, the table's ``mode`` condition, recording a compile run,
+and compile mode end to end through the plugin (real torch.compile, aot_eager)."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograd_conformance import modes
+from autograd_conformance.expectations import Table
+from autograd_conformance.ids import record_key, without_mode
+from autograd_conformance.record import NEW, RecordSummary, record_observation
+from autograd_conformance.tablefile import TableError
+
+
+def test_parse_orders_and_refuses_unknown_modes():
+    assert modes.parse("compile, eager") == ("eager", "compile")
+    assert modes.parse("compile") == ("compile",)
+    with pytest.raises(ValueError, match="unknown mode 'jit'"):
+        modes.parse("eager,jit")
+    with pytest.raises(ValueError, match="none given"):
+        modes.parse(" , ")
+
+
+@pytest.mark.parametrize("name, mode, expected", [
+    ("test_x[cpu]", "compile", "test_x[cpu-compile]"),
+    ("test_y", "compile", "test_y[compile]"),
+    ("test_x[cpu-a-b]", "eager", "test_x[cpu-a-b]"),
+])
+def test_item_names(name, mode, expected):
+    assert modes.item_name(name, mode) == expected
+
+
+def test_ids_without_the_mode_are_the_eager_twins_and_record_keys_drop_it():
+    assert without_mode("leaf/test_x[cpu-compile]", "compile") == "leaf/test_x[cpu]"
+    assert without_mode("leaf/test_y[compile]", "compile") == "leaf/test_y"
+    assert without_mode("leaf/test_x[cpu]", "eager") == "leaf/test_x[cpu]"
+    assert record_key("leaf/test_x[cpu-a-compile]", "cpu", "compile") == "leaf/test_x[*-a]"
+    assert record_key("leaf/test_y[compile]", None, "compile") == "leaf/test_y"
+    assert modes.in_params(["cpu", "a", "compile"]) == "compile" and modes.in_params(["cpu"]) == "eager"
+
+
+TABLE = '''
+["fam/test_x[*]"]
+"y.grad_fn" = "MulBackward0"
+"y.is_leaf" = false
+
+[["fam/test_x[*]".when]]
+device = "cuda"
+reason = "cuda"
+"y.is_leaf" = true
+
+[["fam/test_x[*]".when]]
+mode = "compile"
+reason = "AOTAutograd puts the traced graph behind one node"
+"y.grad_fn" = "CompiledFunctionBackward"
+"y.is_leaf" = false
+'''
+
+
+def test_a_mode_block_applies_to_its_mode_and_wins_over_a_device_block():
+    table = Table.from_texts({"fam.toml": TABLE}, "2.13.0")
+    eager = table.resolve("fam/test_x[cpu]", "cpu", "2.13.0")
+    compiled = table.resolve("fam/test_x[cpu-compile]", "cpu", "2.13.0", "compile")
+    cuda_compiled = table.resolve("fam/test_x[cuda-compile]", "cuda", "2.13.0", "compile")
+    assert eager.facts == {"y.grad_fn": "MulBackward0", "y.is_leaf": False}
+    assert compiled.facts == {"y.grad_fn": "CompiledFunctionBackward", "y.is_leaf": False}
+    assert cuda_compiled.facts["y.is_leaf"] is False  # equally few conditions: the mode block decides
+    assert 'mode "compile"' in compiled.sources["y.grad_fn"]
+
+
+def test_unknown_mode_and_a_mode_outside_a_when_block_are_table_errors():
+    with pytest.raises(TableError, match="unknown mode 'jit'"):
+        Table.from_texts({"fam.toml": '["fam/t"]\n"a.value" = 1\n[["fam/t".when]]\nmode = "jit"\n"a.value" = 2\n'},
+                         "2.13.0")
+    with pytest.raises(TableError, match="belongs in a"):
+        Table.from_texts({"fam.toml": '["fam/t"]\nmode = "compile"\n"a.value" = 1\n'}, "2.13.0")
+
+
+def test_recording_a_compile_probe_writes_a_mode_block_and_absent_facts():
+    table = Table.from_texts({"fam.toml": '["fam/test_x[*]"]\n"y.grad_fn" = "MulBackward0"\n"b.message" = "no"\n'
+                                          '"b.raises" = "RuntimeError"\n'}, "2.13.0")
+    docs = {"fam.toml": {"fam/test_x[*]": {"y.grad_fn": "MulBackward0", "b.message": "no", "b.raises": "RuntimeError"}}}
+    summary = RecordSummary()
+    observed = {"y.grad_fn": "CompiledFunctionBackward", "b.raises": None, "scenario.raises": "TorchRuntimeError"}
+    resolved = table.resolve("fam/test_x[cpu-compile]", "cpu", "2.13.0", "compile")
+    record_observation(docs, "fam", "fam/test_x[cpu-compile]", "fam/test_x[*]", observed, resolved, NEW, summary,
+                       {"mode": "compile"}, "2.13.0")
+    block = docs["fam.toml"]["fam/test_x[*]"]["when"][0]
+    assert block["mode"] == "compile" and "replace with why" in block["reason"]
+    assert block["y.grad_fn"] == "CompiledFunctionBackward" and block["scenario.raises"] == "TorchRuntimeError"
+    assert block["b.message"] == {"absent": True} and block["b.raises"] is None
+    assert docs["fam.toml"]["fam/test_x[*]"]["y.grad_fn"] == "MulBackward0"  # eager's row is untouched
+    assert not summary.kept_different
+
+
+MODE_PROBES = '''
+import pytest
+import torch
+
+pytestmark = pytest.mark.modes("eager", "compile")
+
+
+def test_mul(obs, device):
+    """x * 2 of a leaf: its grad_fn, and the gradient backward gives."""
+    x = torch.ones(2, device=device, requires_grad=True)
+    y = x * 2
+    obs.facts_of("y", y)
+    y.sum().backward()
+    obs.tensor("x.grad", x.grad)
+
+
+@pytest.mark.modes("eager")
+def test_eager_only(obs):
+    """A probe that opts out of compile mode."""
+    obs.fact("one.value", 1)
+'''
+
+MODE_TABLE = '''
+["fam/test_eager_only"]
+"one.value" = 1
+
+["fam/test_mul[*]"]
+"x.grad.values" = { dtype = "torch.float32", shape = [2], values = [2.0, 2.0] }
+"y.grad_fn" = "MulBackward0"
+"y.is_leaf" = false
+"y.requires_grad" = true
+'''
+
+
+def test_compile_twins_are_collected_selected_by_marker_and_eager_ids_unchanged(project):
+    project.probes(MODE_PROBES)
+    project.table(MODE_TABLE)
+    result = project.run("--co", "-q", "--ac-modes=eager,compile")
+    result.stdout.fnmatch_lines(["*test_mul[[]cpu[]]", "*test_mul[[]cpu-compile[]]", "*test_eager_only"])
+    assert "test_eager_only[compile]" not in result.stdout.str()
+    only = project.run("--co", "-q", "--ac-modes=eager,compile", "-m", "compile")
+    assert "test_mul[cpu-compile]" in only.stdout.str() and "test_mul[cpu]\n" not in only.stdout.str()
+
+
+def test_compile_mode_observes_compiled_autograd_and_the_table_states_it(project):
+    project.probes(MODE_PROBES)
+    project.table(MODE_TABLE)
+    result = project.run_subprocess("--ac-modes=eager,compile")
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["modes: 2 in eager mode, 1 in compile mode (torch.compile backend aot_eager)",
+                                 "*fam/test_mul[[]cpu-compile[]]*y.grad_fn*'MulBackward0' → 'CompiledFunctionBackward'*"])
+    assert "DEBUG    torch.__trace" not in result.stdout.str()
+    report = project.report("torch-" + _torch_version() + "-compile")
+    assert report["run_info"]["modes"] == ["eager", "compile"] and report["run_info"]["compile_backend"] == "aot_eager"
+    compiled = next(p for p in report["probes"] if p["id"] == "fam/test_mul[cpu-compile]")
+    assert compiled["mode"] == "compile" and "mode='compile'" in compiled["repro"]
+    assert compiled["observation"]["x.grad.values"]["values"] == [2.0, 2.0]  # the gradient is the same
+    assert project.run_subprocess("--ac-modes=eager,compile", "--ac-record").ret == 0
+    text = project.table_text()
+    assert 'mode = "compile"' in text and '"y.grad_fn" = "CompiledFunctionBackward"' in text
+    assert project.run_subprocess("--ac-modes=eager,compile").ret == 0
+    assert project.run_subprocess().ret == 0  # eager alone still passes against the same rows
+
+
+def test_a_compile_only_run_is_partial(project):
+    project.probes(MODE_PROBES)
+    project.table(MODE_TABLE)
+    result = project.run_subprocess("--ac-modes=compile")
+    result.stdout.fnmatch_lines(["*partial run, --ac-modes=compile*"])
+    assert project.report_path("torch-" + _torch_version() + "-compile.partial").exists()
+
+
+def test_a_bad_mode_option_stops_the_run(project):
+    result = project.run("--ac-modes=jit")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--ac-modes=jit: unknown mode 'jit'*"])
+
+
+LEAKY_THEN_PLAIN = '''
+import pytest
+import torch
+
+pytestmark = pytest.mark.modes("eager", "compile")
+
+
+def test_a_leaky(obs):
+    """A view taken under inference_mode of a non-leaf, changed in place: the failed compile can leave state."""
+    b = torch.ones(4, requires_grad=True) * 2
+    with torch.inference_mode():
+        view = b[1:3]
+    obs.outcome("inplace", lambda: view.mul_(2))
+
+
+def test_b_plain(obs):
+    """x ** 2 summed: its grad_fn."""
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    obs.facts_of("y", (x ** 2).sum())
+'''
+
+
+def test_compile_probes_do_not_depend_on_what_ran_before(project):
+    """The proof for compile mode: a probe observes the same facts after a probe whose failed compile leaves
+    the dispatcher's state changed (put back, and recorded as dispatcher_state.same) as when run alone."""
+    project.probes(LEAKY_THEN_PLAIN)
+    project.table("")
+    args = ("--ac-modes=eager,compile", "--ac-allow-missing", "-p", "no:randomly")
+    assert project.run_subprocess(*args).ret == 0
+    together = {p["id"]: p["observation"] for p in project.report("torch-" + _torch_version() + "-compile")["probes"]}
+    assert project.run_subprocess(*args, "-k", "test_b_plain").ret == 0
+    alone = project.report("torch-" + _torch_version() + "-compile.partial")["probes"]
+    assert {p["id"]: p["observation"] for p in alone} == {k: v for k, v in together.items() if "test_b" in k}
+    assert together["fam/test_b_plain[compile]"]["y.grad_fn"] == "CompiledFunctionBackward"
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
