@@ -150,7 +150,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
                         args.find_links or history.pip_find_links())
     print(f"history: {len(releases)} torch releases, {'uv' if plan.uv else 'pip'}, reports in {reports}", flush=True)
     started = time.perf_counter()
-    outcomes, broken = [], 0
+    outcomes, broken, failed = [], 0, []
     for release in releases:
         if args.reuse and (reports / f"torch-{release}.json").exists():
             print(f"  torch {release}: kept the report already there", flush=True)
@@ -158,17 +158,19 @@ def _cmd_history(args: argparse.Namespace) -> int:
             continue
         try:
             out = history.run_release(plan, release)
-        except history.HistoryError as exc:
-            raise CliError(str(exc)) from None
+        except history.HistoryError as exc:  # the other releases still run: one pass shows every problem
+            print(f"  torch {release}: FAILED: {exc}", flush=True)
+            failed.append(release)
+            continue
         outcomes.append(out.report)
         print(f"  torch {release}: {out.probes} probes in {out.seconds:.0f} s (install {out.install_seconds:.0f} s, "
               f"{out.numpy}){f'; {len(out.broken)} broke' if out.broken else ''}", flush=True)
         for line in out.broken:
             print(f"    broke: {line}", flush=True)
         broken += len(out.broken)
-    if broken:
-        raise CliError(f"{broken} probe runs broke (listed above): rewrite those probes, then run again "
-                       f"(--reuse keeps the good reports); nothing recorded")
+    if failed or broken:
+        raise CliError(f"{len(failed)} releases failed ({', '.join(failed) or 'none'}) and {broken} probe runs broke "
+                       f"(listed above): fix them, then run again (--reuse keeps the good reports); nothing recorded")
     if args.no_record:
         print(f"history: done in {time.perf_counter() - started:.0f} s; not recorded (--no-record)")
         return EXIT_OK

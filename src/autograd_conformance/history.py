@@ -59,11 +59,21 @@ class Plan:
         return shutil.which("uv")
 
 
+#: A release's suite run that takes longer than this is stopped (a hung run must not stall the other releases).
+RUN_TIMEOUT_S = 30 * 60
+
+
 def _sh(cmd: list[str], what: str, env: dict[str, str] | None = None,
-        ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+        ok: tuple[int, ...] = (0,), timeout: float | None = None) -> subprocess.CompletedProcess:
     import os
 
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        raise HistoryError(f"{what}: `{' '.join(cmd[:6])} …` still running after {timeout:.0f} s, stopped\n"
+                           f"{out[-1500:]}") from None
     if done.returncode not in ok:
         tail = (done.stdout[-1500:] + "\n" + done.stderr[-1500:]).strip()
         raise HistoryError(f"{what}: `{' '.join(cmd[:6])} …` exited {done.returncode}\n{tail}")
@@ -128,12 +138,14 @@ def _run_release(plan: Plan, release: str, venv: Path, cache: Path) -> Outcome:
     run = [str(python), "-m", "autograd_conformance.cli", "run", "-q", "-p", "no:cacheprovider", "-n", plan.workers,
            f"--ac-report-dir={plan.reports}", f"--ac-run-name={name}", "--ac-no-html", "--ac-timeout=300"]
     began = time.perf_counter()
-    done = _sh(run, f"torch {release}: the suite", ok=(0, 1, 4))  # differing from today's table is expected
+    # Differing from today's table is expected (exit 1, or 4 for its rows that no longer apply).
+    done = _sh(run, f"torch {release}: the suite", ok=(0, 1, 4), timeout=RUN_TIMEOUT_S)
     seconds = time.perf_counter() - began
     report = plan.reports / f"{name}.json"
-    if not report.exists():
-        raise HistoryError(f"torch {release}: the run wrote no full report\n{done.stdout[-2000:]}")
-    data = json.loads(report.read_text())
+    crashed = plan.reports / f"{name}.crashed.json"  # a run with a crashed probe writes this instead
+    if not report.exists() and not crashed.exists():
+        raise HistoryError(f"torch {release}: the run wrote no report\n{done.stdout[-2000:]}")
+    data = json.loads((report if report.exists() else crashed).read_text())
     broken = [f"{p['id']} ({p['verdict']}: {(p['message'] or '').splitlines()[0][:160] if p['message'] else ''})"
               for p in data["probes"] if p["verdict"] in ("error", "crashed", "timeout")]
     probes = sum(1 for p in data["probes"] if p["verdict"] != "skipped")
