@@ -90,6 +90,30 @@ def test_most_specific_matching_block_wins(tmp_path, version, device, expected):
     assert resolved.facts["out.grad_fn"] == expected
 
 
+DEVICE_OVER_RANGE = '''
+["fam/test_x"]
+"out.grad_fn" = "A"
+
+[["fam/test_x".when]]
+torch = ">=2.14"
+reason = "renamed"
+"out.grad_fn" = "B"
+
+[["fam/test_x".when]]
+device = "cuda"
+reason = "cuda kernel"
+"out.grad_fn" = "C"
+'''
+
+
+@pytest.mark.parametrize("version, device, expected", [("2.13.0", "cpu", "A"), ("2.14.1", "cpu", "B"),
+                                                       ("2.13.0", "cuda", "C"), ("2.14.1", "cuda", "C")])
+def test_a_device_block_wins_over_a_release_range(tmp_path, version, device, expected):
+    """A release range recorded on cpu does not compete with a cuda block (no conflict on cuda 2.14)."""
+    assert load(tmp_path, DEVICE_OVER_RANGE, version).resolve("fam/test_x", device, version).facts == {
+        "out.grad_fn": expected}
+
+
 def test_block_source_names_its_condition(tmp_path):
     resolved = load(tmp_path, TWO_CONDITIONS).resolve("fam/test_x", "cuda", "2.14.1")
     assert 'when torch ">=2.14", device "cuda"' in resolved.sources["out.grad_fn"]

@@ -165,3 +165,20 @@ def test_compile_runs_without_their_eager_twins_cannot_state_a_row(tmp_path):
     report = with_compile("2.13.0", {}, {"fam/t": {"y.grad_fn": "CompiledFunctionBackward"}})
     with pytest.raises(MergeError, match="no run observed the reference variant"):
         merge(tmp_path, [report])
+
+
+def test_blocks_of_variants_no_run_observed_are_kept(tmp_path):
+    """Recording eager-only runs of two releases leaves the compile and cuda blocks of a row as they were."""
+    (tmp_path / "fam.toml").write_text(
+        '["fam/t[*]"]\n"y.grad_fn" = "MulBackward0"\n\n'
+        '[["fam/t[*]".when]]\nmode = "compile"\nreason = "compiled"\n"y.grad_fn" = "CompiledFunctionBackward"\n\n'
+        '[["fam/t[*]".when]]\ndevice = "cuda"\nreason = "cuda"\n"y.grad_fn" = "CudaBackward"\n')
+    reports = [run("2.0.1", {"fam/t": {"y.grad_fn": "MulBackward"}}),
+               run("2.13.0", {"fam/t": {"y.grad_fn": "MulBackward0"}})]
+    text, _ = apply(tmp_path, reports)
+    assert 'torch = ">2.0.1"' in text
+    table = Table.load(tmp_path, "2.13.0")
+    assert table.resolve("fam/t[cpu-compile]", "cpu", "2.13.0", "compile").facts == {
+        "y.grad_fn": "CompiledFunctionBackward"}
+    assert table.resolve("fam/t[cuda]", "cuda", "2.13.0").facts == {"y.grad_fn": "CudaBackward"}
+    passes(tmp_path, reports)

@@ -12,7 +12,8 @@ last), each contributing the facts of its matching blocks; within an entry the m
 wins per fact, and equally specific matching blocks that disagree are a conflict. A block with a ``mode``
 condition is more specific than any block without one: it states how that mode differs from what the rest of
 the entry says (for every device and release the entry describes), so a ``device`` block never competes with
-it; among blocks with the same mode condition, more conditions are more specific.
+it; likewise a ``device`` block wins over every block without a mode or device condition (a release range
+recorded on cpu does not compete with what a cuda block says); otherwise more conditions are more specific.
 
 A table may have several layers (directories): the bundled table first, then a team's own tables. A fact a
 higher layer states wins over every lower layer, whatever the specificity, so a team's row can override the
@@ -83,9 +84,11 @@ class Block:
     link: str | None = None
 
     @property
-    def specificity(self) -> tuple[int, int]:
-        """(has a mode condition, how many conditions): a mode block overrides every block without one."""
-        return (self.mode is not None, (self.torch is not None) + (self.device is not None) + (self.mode is not None))
+    def specificity(self) -> tuple[int, int, int]:
+        """(has a mode condition, has a device condition, how many conditions): a block that names a variant
+        (mode, then device) overrides every block that does not, whatever its torch range."""
+        return (self.mode is not None, self.device is not None,
+                (self.torch is not None) + (self.device is not None) + (self.mode is not None))
 
     def matches(self, version: Version, device: str, mode: str = modes.REFERENCE) -> bool:
         if self.torch is not None and not self.torch.contains(version, prereleases=True):
@@ -143,12 +146,12 @@ class Entry:
         """The entry's facts under (version, device, mode), with the block each came from; raises on conflicts."""
         facts: dict[str, Any] = {}
         sources: dict[str, Block] = {}
-        level: dict[str, tuple[int, int]] = {}
+        level: dict[str, tuple[int, int, int]] = {}
         for block in [self.base, *self.when]:
             if not block.matches(version, device, mode):
                 continue
             if block.index is None:
-                block_level = (0, 0)  # the entry's own torch range is availability, not an override
+                block_level = (0, 0, 0)  # the entry's own torch range is availability, not an override
             else:
                 block_level = block.specificity
             for name, value in block.facts.items():
@@ -266,7 +269,7 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
                 setattr(block, name, value)
         else:
             facts[name] = _canonical_expected(file, key, name, value)
-    if index is not None and block.specificity[1] == 0:
+    if index is not None and block.specificity[2] == 0:
         raise TableError(file, key, f"when block #{index + 1} has no condition (torch, device or mode)")
     if index is not None and not facts:
         raise TableError(file, key, f"when block #{index + 1} names no fact")

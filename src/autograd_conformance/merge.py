@@ -98,12 +98,13 @@ def _applies(condition: dict[str, str], version: Version, variant: Variant) -> b
 
 def _predict(base: Any, blocks: list[tuple[dict[str, str], Any]], version: Version, variant: Variant) -> Any:
     """What base + blocks state for (version, variant), as the table resolves it (a mode block over any block
-    without one, then more conditions over fewer); _CONFLICT where equally specific blocks disagree."""
+    without one, then a device block, then more conditions over fewer); _CONFLICT where equally specific blocks
+    disagree."""
     value, level = base, None
     for condition, stated in blocks:
         if not _applies(condition, version, variant):
             continue
-        spec = ("mode" in condition, len(condition))
+        spec = ("mode" in condition, "device" in condition, len(condition))
         if level is None or spec > level:
             value, level = stated, spec
         elif spec == level and not _same(value, stated):
@@ -233,8 +234,12 @@ def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, d
     blocks = {_slot(b): dict(b) for b in old_blocks}
     versions = sorted({run.version for run, _ in entries})
     first_run = min(entries, key=lambda e: e[0].version)[0]
+    observed_variants = {(p.table_device, p.mode) for _, p in entries}
+    # Blocks of variants no run observed (compile blocks, when only eager runs are recorded) are kept as they are.
+    owned = [b for b in blocks.values()
+             if any(b.get("device", d) == d and b.get("mode", m) == m for d, m in observed_variants)]
     for name, observed in sorted(per_fact.items()):
-        for block in blocks.values():
+        for block in owned:
             block.pop(name, None)
         base, conditioned = _desired_blocks(observed)
         inherited = any(
