@@ -59,8 +59,7 @@ def _record(obs, name, value):
         for key, item in sorted(value.items()):
             _record(obs, f"{name}_{key}", item)
     else:
-        obs.fact(f"{name}.value", value if value is None or isinstance(value, (int, float, str, bool)) else
-                 type(value).__name__)
+        obs.fact(f"{name}.value", value if isinstance(value, (int, float, str, bool)) else type(value).__name__)
 
 
 # grad
