@@ -92,8 +92,13 @@ SECOND_ORDER_SAMPLES = 3
 
 #: Variants whose check crashes the process on some torch release: left out here, pinned by test_known_crash
 #: (which runs them in a subprocess and records how the process ended).
+_EMPTY_BATCH_NORM = ("x = torch.zeros(0, 5, 5, dtype=torch.float64)\n"
+                     "w, b, rm, rv = (torch.ones(5, dtype=torch.float64) for _ in range(4))\n"
+                     "torch.{}(x, w, b, rm, rv, True, 0.5, 0.6)")
 CRASHES = {("nn.functional.pdist", "empty sample 0"): (
-    "torch.nn.functional.pdist(torch.zeros(0, 1, dtype=torch.float64, requires_grad=True)).sum().backward()")}
+    "torch.nn.functional.pdist(torch.zeros(0, 1, dtype=torch.float64, requires_grad=True)).sum().backward()"),
+    ("native_batch_norm", "empty sample 0"): _EMPTY_BATCH_NORM.format("native_batch_norm"),
+    ("_native_batch_norm_legit", "empty sample 0"): _EMPTY_BATCH_NORM.format("_native_batch_norm_legit")}
 
 
 def _forward_works(op, sample):
@@ -399,3 +404,5 @@ def test_known_crash(obs, case):
     done = subprocess.run([sys.executable, "-c", f"import torch\n{CRASHES[case]}\n"], capture_output=True, timeout=120)
     obs.fact("process.value", "exited 0" if done.returncode == 0 else
              f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exited {done.returncode}")
+    if done.returncode > 0:  # a Python exception: its last line says which
+        obs.fact("process.message", done.stderr.decode(errors="replace").strip().splitlines()[-1])
