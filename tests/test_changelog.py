@@ -95,3 +95,13 @@ def test_a_table_without_described_releases_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "fam.toml").write_text(TABLE)
     assert main(["changelog", "--expectations", str(tmp_path)]) == 2
     assert "describes fewer than two torch releases" in capsys.readouterr().err
+
+
+def test_mode_differences_only_where_the_mode_was_recorded(tmp_path):
+    """A compile block recorded on 2.2.0 says nothing about compile on 2.1.0 or 2.3.0."""
+    (tmp_path / "fam.toml").write_text('["fam/t[*]"]\n"y.grad_fn" = "MulBackward0"\n\n[["fam/t[*]".when]]\n'
+                                       'mode = "compile"\nreason = "compiled"\n"y.grad_fn" = "CompiledFunctionBackward"\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.1.0", "2.2.0", "2.3.0"]\n[modes]\ncompile = ["2.2.0"]\n')
+    log = build(Table.load(tmp_path, "2.3.0"))
+    assert log.mode_differences == {"2.2.0": {"compile": (1, 1)}}
+    assert "on torch 2.2.0, compile mode differs from eager in 1 facts of 1 rows" in format_text(log)

@@ -236,3 +236,24 @@ def test_a_probes_timeline_across_described_releases(tmp_path):
     (change,) = Table.load(tmp_path, "2.13.0").timeline("fam/t[cpu]", "cpu")
     assert (change.before_release, change.after_release, change.fact, change.before, change.after, change.reason) == (
         "2.13.0", "2.14.1", "y.grad_fn", "A", "B", "r")
+
+
+def test_a_mode_recorded_on_some_releases_says_so_elsewhere(tmp_path):
+    (tmp_path / "fam.toml").write_text('["fam/t"]\n"x.is_leaf" = true\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.13.0", "2.14.1"]\n[modes]\ncompile = ["2.13.0"]\n')
+    table = Table.load(tmp_path, "2.14.1")
+    assert table.mode_note("compile", "2.13.0+cpu") is None
+    assert table.mode_note("eager", "2.14.1") is None
+    assert table.mode_note("compile", "2.14.1") == (
+        "compile mode was recorded on torch 2.13.0 only: its rows on torch 2.14.1 state what it did there")
+
+
+@pytest.mark.parametrize("modes_table, error", [
+    ('[modes]\nturbo = ["2.13.0"]\n', "unknown mode 'turbo' in \\[modes\\]"),
+    ('[modes]\ncompile = "2.13.0"\n', "\\[modes\\] compile must be a list of torch versions"),
+    ('[modes]\ncompile = ["two"]\n', "\\[modes\\] compile: not a torch version"),
+])
+def test_a_bad_modes_table_names_the_file(tmp_path, modes_table, error):
+    (tmp_path / "_releases.toml").write_text('described = ["2.13.0"]\n' + modes_table)
+    with pytest.raises(TableError, match=f"_releases.toml.*{error}"):
+        Table.load(tmp_path, "2.13.0")

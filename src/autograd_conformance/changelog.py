@@ -85,7 +85,8 @@ def _pick(table: Table, text: str | None, default: Version) -> Version:
         torch_release(text)
     except InvalidVersion:
         raise ChangelogError(f"not a torch version: {text!r}") from None
-    return torch_release(table.nearest(text)[0])
+    chosen = torch_release(table.nearest(text)[0])
+    return next((v for v in table.described if v == chosen), chosen)  # 2.15 is printed as the release, 2.15.0
 
 
 def _state(entry: Entry, release: Version, device: str, mode: str = modes.REFERENCE) -> dict[str, Any] | None:
@@ -152,6 +153,8 @@ def build(table: Table, start: str | None = None, end: str | None = None) -> Cha
     moded = [e for e in table.entries if any(blk.mode for blk in e.when)]
     for release in in_range:
         for mode in sorted({blk.mode for e in moded for blk in e.when if blk.mode}):
+            if mode in table.mode_recorded and Version(release) not in table.mode_recorded[mode]:
+                continue  # the mode was not recorded on this release: the table cannot say how it differs there
             rows = facts = 0
             for entry in moded:
                 eager, other = _state(entry, Version(release), devices.REFERENCE), \

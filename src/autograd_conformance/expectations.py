@@ -36,7 +36,7 @@ from packaging.version import InvalidVersion, Version
 from . import devices, modes
 from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
 from .ids import without_mode
-from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file, load_releases,
+from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file, load_mode_releases, load_releases,
                         loads, table_files)
 
 _TOLERANCE_KEYS = ("rtol", "atol")
@@ -310,6 +310,7 @@ class Table:
         self.described: list[Version] = self.layer_described[min(self.layer_described)] if self.layer_described else []
         self.digest = digest
         self.files = files
+        self.mode_recorded: dict[str, list[Version]] = {}
         self._by_key: dict[str, list[Entry]] = {}
         # Patterns indexed by their literal head (the text before the first wildcard, cut at the '['), so a
         # probe id is only tried against patterns that can match it.
@@ -329,6 +330,7 @@ class Table:
         entries: list[Entry] = []
         files: list[Path] = []
         described: dict[int, list[Version]] = {}
+        mode_recorded: dict[int, dict[str, list[Version]]] = {}
         for layer, path_dir in enumerate(directories):
             if layer:
                 digest.update(b"\0layer\0")
@@ -339,6 +341,11 @@ class Table:
                     described.setdefault(layer, []).append(torch_release(text))
                 except InvalidVersion:
                     raise TableError(label, None, f"not a torch version: {text!r}") from None
+            for mode, texts in load_mode_releases(path_dir, label).items():
+                try:
+                    mode_recorded.setdefault(layer, {})[mode] = sorted(torch_release(t) for t in texts)
+                except InvalidVersion as exc:
+                    raise TableError(label, None, f"[modes] {mode}: not a torch version ({exc})") from None
             if releases.is_file():
                 digest.update(releases.read_bytes() + b"\0")
             for path in table_files(path_dir):
@@ -347,6 +354,8 @@ class Table:
                 entries.extend(parse_entries(label, load_file(path, label), layer))
                 files.append(path)
         table = cls(directories, entries, digest.hexdigest(), files, described)
+        #: Per mode other than eager, the releases the lowest layer that says so recorded it on.
+        table.mode_recorded = mode_recorded[min(mode_recorded)] if mode_recorded else {}
         table.check_conflicts(torch_version)
         return table
 
@@ -384,6 +393,16 @@ class Table:
         span = f"{self.described[0]} … {self.described[-1]}" if len(self.described) > 1 else str(self.described[0])
         return str(chosen), (f"torch {torch_version} is not described by the table ({span}): rows are resolved "
                              f"as for torch {chosen}, the nearest described release")
+
+    def mode_note(self, mode: str, torch_version: str) -> str | None:
+        """A sentence when the table's rows for ``mode`` were not recorded on this release (None when they were,
+        or when the table does not say)."""
+        recorded = self.mode_recorded.get(mode)
+        if not recorded or self.nearest(torch_version)[0] in {str(v) for v in recorded} \
+                or torch_release(self.nearest(torch_version)[0]) in recorded:
+            return None
+        return (f"{mode} mode was recorded on torch {', '.join(str(v) for v in recorded)} only: its rows on torch "
+                f"{torch_version} state what it did there")
 
     def version_for(self, layer: int, version: Version) -> Version:
         """The release a layer's rows are resolved for: ``version`` itself, or the nearest the layer describes."""

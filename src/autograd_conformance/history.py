@@ -156,13 +156,13 @@ def record(table_dir: Path, reports: list[Path], releases: list[str]) -> str:
     """Merge the reports into the table and write the described releases; returns the recorder's account."""
     from .merge import merge
     from .report import load
-    from .tablefile import RELEASES_FILE, dumps_releases, write_docs
+    from .tablefile import RELEASES_FILE, dumps_releases, load_mode_releases, write_docs
     from .files import write_atomic
 
     docs, summary = merge(table_dir, [load(p) for p in reports])
     write_docs(table_dir, docs, summary.files)
     described = sorted(set(releases), key=Version)
-    write_atomic(table_dir / RELEASES_FILE, dumps_releases(described))
+    write_atomic(table_dir / RELEASES_FILE, dumps_releases(described, load_mode_releases(table_dir)))
     return (f"{len(summary.added_rows)} rows added, {len(summary.changed_rows)} rows changed, "
             f"{summary.blocks_written} conditioned blocks written in {len(summary.files)} files; "
             f"described: {', '.join(described)}")

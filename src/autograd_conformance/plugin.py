@@ -84,8 +84,10 @@ class Conformance:
             return None
         activate(self.session.options.hypothesis_profile)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if self.session.version_note and reporter is not None and not _is_worker(self.config):
-            reporter.write_line(f"autograd-conformance: {self.session.version_note}", yellow=True)
+        if reporter is not None and not _is_worker(self.config):
+            for note in (self.session.version_note, *self.session.mode_notes):
+                if note:
+                    reporter.write_line(f"autograd-conformance: {note}", yellow=True)
         # SIGTERM ends the run like Ctrl-C (the last complete report kept), unless the project handles
         # SIGTERM itself: a handler of its own is left as it is.
         if (not _is_worker(self.config) and threading.current_thread() is threading.main_thread()

@@ -77,11 +77,36 @@ def load_releases(directory: Path, label: str | None = None) -> list[str]:
     return described
 
 
-def dumps_releases(described: list[str]) -> str:
-    return ("# The torch releases this table describes: the latest patch of each torch 2.x minor release that\n"
+def load_mode_releases(directory: Path, label: str | None = None) -> dict[str, list[str]]:
+    """Per execution mode other than eager, the releases its rows were recorded on (``[modes]`` in
+    ``_releases.toml``, e.g. ``compile = ["2.13.0"]``); a mode not listed was recorded on every release."""
+    from . import modes
+
+    path = Path(directory) / RELEASES_FILE
+    if not path.is_file():
+        return {}
+    label = label or str(path)
+    table = load_file(path, label).get("modes", {})
+    if not isinstance(table, dict):
+        raise TableError(label, None, "'modes' must be a table of mode = [torch versions]")
+    for mode, releases in table.items():
+        if not modes.is_mode(mode):
+            raise TableError(label, None, f"unknown mode {mode!r} in [modes] (known: {', '.join(modes.MODES)})")
+        if not isinstance(releases, list) or not all(isinstance(v, str) for v in releases):
+            raise TableError(label, None, f"[modes] {mode} must be a list of torch versions, e.g. [\"2.13.0\"]")
+    return table
+
+
+def dumps_releases(described: list[str], mode_releases: dict[str, list[str]] | None = None) -> str:
+    text = ("# The torch releases this table describes: the latest patch of each torch 2.x minor release that\n"
             "# installs for Python 3.11 (recorded by `autograd-conformance history`). A run on any other torch\n"
             "# resolves rows as for the nearest of these, and says so.\n"
             f"described = [{', '.join(toml_value(v) for v in described)}]\n")
+    if mode_releases:
+        text += ("\n# The releases each execution mode's rows were recorded on (a run of that mode elsewhere says so).\n"
+                 "[modes]\n" + "".join(f"{mode} = [{', '.join(toml_value(v) for v in releases)}]\n"
+                                        for mode, releases in sorted(mode_releases.items())))
+    return text
 
 
 def load_docs(directory: Path) -> dict[str, dict[str, Any]]:
