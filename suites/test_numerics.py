@@ -278,7 +278,14 @@ def _jacobians(op, variants):
     return "agree" if agree else "differ"
 
 
-@pytest.mark.parametrize("op_id", OP_IDS, ids=OP_IDS)
+#: Ops whose checks legitimately take longer than the default per-probe limit on some release, with their own
+#: limit in seconds: on torch 2.0-2.7 ctc_loss fails gradcheck's fast mode, and torch then recomputes the whole
+#: Jacobian in slow mode for its error message (~90 s on two cores).
+SLOW = {"nn.functional.ctc_loss": 600}
+
+
+@pytest.mark.parametrize("op_id", [pytest.param(i, marks=pytest.mark.timeout(SLOW[i], method="signal")) if i in SLOW
+                                   else i for i in OP_IDS], ids=OP_IDS)
 def test_gradients_are_right(obs, op_id):
     """gradcheck, forward-mode gradcheck, gradgradcheck, forward-over-reverse and jacfwd == jacrev hold on the float64 samples of every check the OpInfo claims and does not declare failing."""
     op = opdb.get(op_id)

@@ -158,7 +158,8 @@ class ConformanceSession:
 
     def timed_out(self, result: ProbeResult) -> None:
         result.verdict = TIMEOUT
-        result.message = f"the probe ran longer than {self.options.timeout:g} s (--ac-timeout)"
+        result.message = (f"the probe ran longer than its time limit ({self.options.timeout:g} s by --ac-timeout, "
+                          f"unless the probe sets its own)")
 
     def broke(self, result: ProbeResult, kind: str, text: str) -> None:
         result.verdict = ERROR
