@@ -83,6 +83,8 @@ class Conformance:
                 raise pytest.UsageError(self.error) from None
             return None
         activate(self.session.options.hypothesis_profile)
+        if _is_worker(self.config):
+            devices.share_cpu(int(self.config.workerinput.get("workercount", 1)))
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and not _is_worker(self.config):
             for note in (self.session.version_note, *self.session.mode_notes):
