@@ -398,8 +398,7 @@ class Table:
         """A sentence when the table's rows for ``mode`` were not recorded on this release (None when they were,
         or when the table does not say)."""
         recorded = self.mode_recorded.get(mode)
-        if not recorded or self.nearest(torch_version)[0] in {str(v) for v in recorded} \
-                or torch_release(self.nearest(torch_version)[0]) in recorded:
+        if not recorded or torch_release(self.nearest(torch_version)[0]) in recorded:
             return None
         return (f"{mode} mode was recorded on torch {', '.join(str(v) for v in recorded)} only: its rows on torch "
                 f"{torch_version} state what it did there")

@@ -87,9 +87,8 @@ class Conformance:
             devices.share_cpu(int(self.config.workerinput.get("workercount", 1)))
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and not _is_worker(self.config):
-            for note in (self.session.version_note, *self.session.mode_notes):
-                if note:
-                    reporter.write_line(f"autograd-conformance: {note}", yellow=True)
+            for note in self.session.notes:
+                reporter.write_line(f"autograd-conformance: {note}", yellow=True)
         # SIGTERM ends the run like Ctrl-C (the last complete report kept), unless the project handles
         # SIGTERM itself: a handler of its own is left as it is.
         if (not _is_worker(self.config) and threading.current_thread() is threading.main_thread()

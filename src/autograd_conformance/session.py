@@ -91,8 +91,10 @@ class ConformanceSession:
         #: Rows are resolved for ``options.table_version``: each layer's for the nearest release it describes
         #: (``Table.version_for``); ``table_version`` and ``version_note`` say what the bundled table did.
         self.table_version, self.version_note = table.nearest(options.table_version)
-        #: Sentences for the modes this run uses whose rows were recorded on other releases only.
-        self.mode_notes = [n for n in (table.mode_note(m, options.table_version) for m in options.modes) if n]
+        #: What the run says about the table before its probes: the release note, then a sentence for each mode
+        #: this run uses whose rows were recorded on other releases only.
+        self.notes = [n for n in (self.version_note, *(table.mode_note(m, options.table_version)
+                                                        for m in options.modes)) if n]
         self.context = context or RunContext()
         self.results: dict[str, ProbeResult] = {}
         self.stale: list[StaleRow] = []
@@ -208,7 +210,7 @@ class ConformanceSession:
         return RunInfo(
             run_name=self.report_name, torch_version=o.torch_version,
             torch_git_version=devices.torch_build()[1], table_torch_version=self.table_version,
-            table_note="; ".join(n for n in (self.version_note, *self.mode_notes) if n) or None,
+            table_note="; ".join(self.notes) or None,
             devices=self.device_info() if with_devices else {},
             python=platform.python_version(), platform=platform.platform(),
             pytest_args=list(self.context.pytest_args), hypothesis={"profile": o.hypothesis_profile},

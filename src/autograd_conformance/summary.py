@@ -97,8 +97,7 @@ def summary_lines(session: "ConformanceSession") -> list[str]:
              + (" (partial run: staleness not checked)" if session.partial else "")
              + (" (rows without a probe on this release: reported, not failing)"
                 if session.stale and session.version_note else "")]
-    for note in reversed([n for n in (session.version_note, *session.mode_notes) if n]):
-        lines.insert(0, note)
+    lines[:0] = session.notes
     generated, absent = session.devices
     if absent:
         would = max((sum(1 for r in results if r.device == d) for d in generated), default=0)
