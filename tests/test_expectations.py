@@ -4,17 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from autograd_conformance.expectations import Table, TableError, torch_release
+from autograd_conformance.expectations import Table, TableError
 
 
 def load(tmp_path: Path, text: str, version: str = "2.13.0+cpu", family: str = "fam") -> Table:
     (tmp_path / f"{family}.toml").write_text(text)
     return Table.load(tmp_path, version)
 
-
-def test_torch_release_drops_the_local_part():
-    assert str(torch_release("2.13.0+cpu")) == "2.13.0"
-    assert str(torch_release("2.15.0rc1")) == "2.15.0rc1"
 
 
 def test_exact_beats_pattern_and_facts_layer(tmp_path):
@@ -215,37 +211,6 @@ torch = ">2.13.0"
 "x.grad_fn" = "B"
 ''')
     assert table.resolve("fam/t", "cpu", "2.14.1").facts == {"x.grad_fn": "B"}
-
-
-def test_a_torch_the_table_does_not_describe_resolves_as_the_nearest_described_release(tmp_path):
-    (tmp_path / "fam.toml").write_text('["fam/t"]\n"x.is_leaf" = true\n')
-    (tmp_path / "_releases.toml").write_text('described = ["2.1.2", "2.13.0", "2.14.1"]\n')
-    table = Table.load(tmp_path, "2.13.0")
-    assert table.nearest("2.13.0+cpu") == ("2.13.0+cpu", None)
-    assert table.nearest("2.14.0")[0] == "2.14.1"  # its own minor line
-    assert table.nearest("2.16.0.dev20260101")[0] == "2.14.1"  # newer than the newest
-    assert table.nearest("2.5.0")[0] == "2.1.2"  # between: the newest below
-    version, note = table.nearest("2.0.1")
-    assert version == "2.1.2" and "not described by the table (2.1.2 … 2.14.1)" in note  # older than the oldest
-
-
-def test_a_probes_timeline_across_described_releases(tmp_path):
-    (tmp_path / "fam.toml").write_text('["fam/t[*]"]\n"y.grad_fn" = "A"\n\n[["fam/t[*]".when]]\n'
-                                       'torch = ">2.13"\nreason = "r"\n"y.grad_fn" = "B"\n')
-    (tmp_path / "_releases.toml").write_text('described = ["2.13.0", "2.14.1"]\n')
-    (change,) = Table.load(tmp_path, "2.13.0").timeline("fam/t[cpu]", "cpu")
-    assert (change.before_release, change.after_release, change.fact, change.before, change.after, change.reason) == (
-        "2.13.0", "2.14.1", "y.grad_fn", "A", "B", "r")
-
-
-def test_a_mode_recorded_on_some_releases_says_so_elsewhere(tmp_path):
-    (tmp_path / "fam.toml").write_text('["fam/t"]\n"x.is_leaf" = true\n')
-    (tmp_path / "_releases.toml").write_text('described = ["2.13.0", "2.14.1"]\n[modes]\ncompile = ["2.13.0"]\n')
-    table = Table.load(tmp_path, "2.14.1")
-    assert table.mode_note("compile", "2.13.0+cpu") is None
-    assert table.mode_note("eager", "2.14.1") is None
-    assert table.mode_note("compile", "2.14.1") == (
-        "compile mode was recorded on torch 2.13.0 only: its rows on torch 2.14.1 state what it did there")
 
 
 @pytest.mark.parametrize("modes_table, error", [

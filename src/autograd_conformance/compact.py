@@ -10,17 +10,30 @@ from pathlib import Path
 from typing import Any
 
 from . import devices
-from .expectations import Table, pattern_regex
+from .errors import ConformanceError
+from .expectations import Table
+from .keyindex import pattern_regex
 from .tablefile import ABSENT, WHEN, TableError, dumps_table, load_docs, write_docs
 
 
-class CompactionError(Exception):
+class CompactionError(ConformanceError):
     """A compaction that cannot be done (a missing or broken table, or one that would change a resolution)."""
 
 
 @dataclass
 class CompactResult:
+    """What compaction folded: per table file, how many repeated facts went into pattern rows."""
+
     folded: dict[str, int] = field(default_factory=dict)  # file name -> fact lines saved
+
+    def account(self, directory: Path, dry_run: bool) -> list[str]:
+        """What was (or, in a dry run, would be) done, line by line."""
+        lines = [f"{directory / name}: {removed} repeated facts folded into pattern rows"
+                 for name, removed in sorted(self.folded.items())]
+        if dry_run:
+            return [*lines, f"dry run: {len(self.files)} file(s) would change"]
+        return [*lines, f"{len(self.files)} file(s) rewritten, {self.total} facts folded" if self.files
+                else "nothing to compact"]
 
     @property
     def files(self) -> set[str]:

@@ -26,7 +26,6 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,42 +35,17 @@ from packaging.version import InvalidVersion, Version
 from . import devices, modes
 from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
 from .ids import without_mode
-from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file, load_mode_releases, load_releases,
-                        loads, table_files)
+from .keyindex import KeyIndex, is_pattern, key_matches, used_by
+from .releases import Releases, torch_release
+from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file,
+                        load_mode_releases, load_releases, loads, table_files)
 
 _TOLERANCE_KEYS = ("rtol", "atol")
 
 
-@lru_cache(maxsize=256)
-def torch_release(version: str) -> Version:
-    """The version a condition is evaluated on: the release without its local part (2.13.0+cpu -> 2.13.0)."""
-    return Version(Version(version).public)
-
-
-def is_pattern(key: str) -> bool:
-    return "*" in key or "?" in key
-
-
-def _chars(text: str) -> str:
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
-
-
-@lru_cache(maxsize=None)
-def pattern_regex(key: str) -> re.Pattern[str]:
-    """The regex of a key pattern: ``*`` any text, ``?`` one character, everything else literal; except that a
-    ``*`` that is a whole parameter among several (``[*-leaf]``, the key record mode writes for every device)
-    stands for one parameter, so ``[*-leaf]`` does not also match ``[cpu-non-leaf]``."""
-    head, sep, params = key.partition("[")
-    if not sep or not key.endswith("]") or "-" not in params:
-        return re.compile(_chars(key) + r"\Z")
-    parts = params[:-1].split("-")
-    return re.compile(_chars(head) + re.escape("[") + "-".join("[^-]+" if p == "*" else _chars(p) for p in parts)
-                      + re.escape("]") + r"\Z")
-
-
 @dataclass
 class Block:
-    """The base facts of an entry (index None) or one of its ``when`` blocks."""
+    """The base facts of an entry (index None) or one of its ``when`` blocks, with its conditions and notes."""
 
     file: str
     key: str
@@ -89,6 +63,20 @@ class Block:
         (mode, then device) overrides every block that does not, whatever its torch range."""
         return (self.mode is not None, self.device is not None,
                 (self.torch is not None) + (self.device is not None) + (self.mode is not None))
+
+    @property
+    def precedence(self) -> tuple[int, int, int]:
+        """How this block ranks against the other blocks of its entry: the base lowest (its own torch range is
+        availability, not an override), then by ``specificity``."""
+        return (0, 0, 0) if self.index is None else self.specificity
+
+    @classmethod
+    def of_conditions(cls, conditions: dict[str, str], index: int | None = 0) -> "Block":
+        """A bare ``when`` block with these conditions (torch, device, mode) and no facts: for reasoning about
+        blocks not yet written (the saved-runs recorder), with the table's own precedence and matching."""
+        torch = conditions.get("torch")
+        return cls("", "", index, {}, SpecifierSet(torch) if torch is not None else None, conditions.get("device"),
+                   conditions.get("mode"))
 
     def matches(self, version: Version, device: str, mode: str = modes.REFERENCE) -> bool:
         if self.torch is not None and not self.torch.contains(version, prereleases=True):
@@ -112,6 +100,8 @@ class Block:
 
 @dataclass
 class Entry:
+    """One row of the table: its key (a probe id or a pattern), its base block and its ``when`` blocks."""
+
     file: str
     key: str
     base: Block
@@ -124,11 +114,6 @@ class Entry:
     def pattern(self) -> bool:
         return self.is_pattern
 
-    @property
-    def regex(self) -> re.Pattern[str] | None:
-        """The key as a regex (compiled on first use: most patterns are only ever reached through the index)."""
-        return pattern_regex(self.key) if self.is_pattern else None
-
     def available(self, version: Version) -> bool:
         """Whether the probe this entry describes exists on ``version`` (an entry-level ``torch`` range)."""
         return self.base.torch is None or self.base.torch.contains(version, prereleases=True)
@@ -139,7 +124,7 @@ class Entry:
         return (self.layer, 0 if self.pattern else 1, literal)
 
     def matches_id(self, probe_id: str) -> bool:
-        return self.regex.match(probe_id) is not None if self.regex else self.key == probe_id
+        return key_matches(self.key, probe_id)
 
     def facts_for(self, version: Version, device: str, mode: str = modes.REFERENCE
                   ) -> tuple[dict[str, Any], dict[str, Block]]:
@@ -150,12 +135,8 @@ class Entry:
         for block in [self.base, *self.when]:
             if not block.matches(version, device, mode):
                 continue
-            if block.index is None:
-                block_level = (0, 0, 0)  # the entry's own torch range is availability, not an override
-            else:
-                block_level = block.specificity
             for name, value in block.facts.items():
-                spec = block_level
+                spec = block.precedence
                 if name in level and level[name] == spec and facts[name] != value:
                     raise TableError(self.file, self.key, (
                         f"conflicting rows for fact {name!r} under torch {version}, device {device}, mode {mode}: "
@@ -170,28 +151,6 @@ def variant_conditions(device: str, mode: str) -> dict[str, str]:
     reference itself, ``{"device": "cuda"}``, ``{"mode": "compile"}``, or both."""
     return {**({"device": device} if device != devices.REFERENCE else {}),
             **({"mode": mode} if mode != modes.REFERENCE else {})}
-
-
-#: The pseudo-fact of a change in whether a probe exists at all (an entry-level torch range).
-PROBE_EXISTS = "(probe exists)"
-
-
-@dataclass(frozen=True)
-class Change:
-    """A fact that the table states differently for two consecutive described releases."""
-
-    before_release: str
-    after_release: str
-    key: str
-    fact: str
-    before: Any
-    after: Any
-    reason: str | None = None
-    link: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"before_release": self.before_release, "after_release": self.after_release, "fact": self.fact,
-                "before": self.before, "after": self.after, "reason": self.reason, "link": self.link}
 
 
 @dataclass
@@ -299,27 +258,19 @@ class Table:
     """All entries of a table's layers (directories), checked for conflicts under one torch version."""
 
     def __init__(self, directories: list[Path], entries: list[Entry], digest: str, files: list[Path],
-                 described: dict[int, list[Version]] | None = None) -> None:
+                 releases: Releases | None = None) -> None:
         self.directories = directories
         self.entries = entries
-        #: Per layer, the torch releases it describes (its ``_releases.toml``), oldest first. A layer that lists
-        #: none describes whatever its conditions say; a layer's rows are resolved for the nearest of its own.
-        self.layer_described: dict[int, list[Version]] = {k: sorted(set(v)) for k, v in (described or {}).items() if v}
-        #: The releases of the lowest layer that lists them (the bundled table): what the run and the changelog
-        #: speak of.
-        self.described: list[Version] = self.layer_described[min(self.layer_described)] if self.layer_described else []
+        #: What the layers say about the torch releases they describe (and each mode was recorded on).
+        self.releases = releases or Releases()
         self.digest = digest
         self.files = files
-        self.mode_recorded: dict[str, list[Version]] = {}
-        self._by_key: dict[str, list[Entry]] = {}
-        # Patterns indexed by their literal head (the text before the first wildcard, cut at the '['), so a
-        # probe id is only tried against patterns that can match it.
-        self._patterns: dict[str, list[Entry]] = {}
-        for e in entries:
-            if e.pattern:
-                self._patterns.setdefault(_head(e.key), []).append(e)
-            else:
-                self._by_key.setdefault(e.key, []).append(e)
+        self._index = KeyIndex(entries, lambda e: e.key)
+
+    @property
+    def described(self) -> list[Version]:
+        """The releases the table describes (its lowest layer that lists them), oldest first."""
+        return self.releases.described
 
     @classmethod
     def load(cls, directory: Path | list[Path], torch_version: str, root: Path | None = None) -> "Table":
@@ -353,9 +304,8 @@ class Table:
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
                 entries.extend(parse_entries(label, load_file(path, label), layer))
                 files.append(path)
-        table = cls(directories, entries, digest.hexdigest(), files, described)
-        #: Per mode other than eager, the releases the lowest layer that says so recorded it on.
-        table.mode_recorded = mode_recorded[min(mode_recorded)] if mode_recorded else {}
+        releases = Releases(described, mode_recorded[min(mode_recorded)] if mode_recorded else {})
+        table = cls(directories, entries, digest.hexdigest(), files, releases)
         table.check_conflicts(torch_version)
         return table
 
@@ -365,8 +315,7 @@ class Table:
         entries = [e for e in self.entries if e.layer != layer]
         for name in sorted(texts):
             entries.extend(parse_entries(name, loads(texts[name], name), layer))
-        table = Table(self.directories, entries, self.digest, self.files,
-                      {k: [Version(str(v)) for v in vs] for k, vs in self.layer_described.items()})
+        table = Table(self.directories, entries, self.digest, self.files, self.releases)
         table.check_conflicts(torch_version)
         return table
 
@@ -382,32 +331,6 @@ class Table:
         table.check_conflicts(torch_version)
         return table
 
-    def nearest(self, torch_version: str) -> tuple[str, str | None]:
-        """The release the run's rows are resolved for, and a sentence when it is not ``torch_version`` itself
-        (see ``_nearest``), as the lowest layer that lists described releases decides."""
-        if not self.described:
-            return torch_version, None
-        chosen = _nearest(self.described, torch_release(torch_version))
-        if chosen == torch_release(torch_version):
-            return torch_version, None
-        span = f"{self.described[0]} … {self.described[-1]}" if len(self.described) > 1 else str(self.described[0])
-        return str(chosen), (f"torch {torch_version} is not described by the table ({span}): rows are resolved "
-                             f"as for torch {chosen}, the nearest described release")
-
-    def mode_note(self, mode: str, torch_version: str) -> str | None:
-        """A sentence when the table's rows for ``mode`` were not recorded on this release (None when they were,
-        or when the table does not say)."""
-        recorded = self.mode_recorded.get(mode)
-        if not recorded or torch_release(self.nearest(torch_version)[0]) in recorded:
-            return None
-        return (f"{mode} mode was recorded on torch {', '.join(str(v) for v in recorded)} only: its rows on torch "
-                f"{torch_version} state what it did there")
-
-    def version_for(self, layer: int, version: Version) -> Version:
-        """The release a layer's rows are resolved for: ``version`` itself, or the nearest the layer describes."""
-        described = self.layer_described.get(layer)
-        return _nearest(described, version) if described else version
-
     def check_conflicts(self, torch_version: str) -> None:
         version = torch_release(torch_version)
         for entry in self.entries:
@@ -416,14 +339,13 @@ class Table:
             named_modes = {modes.REFERENCE, *(b.mode for b in entry.when if b.mode)}
             for device in sorted(named_devices):
                 for mode in sorted(named_modes):
-                    entry.facts_for(self.version_for(entry.layer, version), device, mode)
+                    entry.facts_for(self.releases.version_for(entry.layer, version), device, mode)
 
     def matching(self, probe_id: str, torch_version: str | None = None) -> list[Entry]:
-        found = [e for head in _heads(probe_id) for e in self._patterns.get(head, ()) if e.matches_id(probe_id)]
-        found.extend(self._by_key.get(probe_id, ()))
+        found = list(self._index.matching(probe_id))
         if torch_version is not None:
             version = torch_release(torch_version)
-            found = [e for e in found if e.available(self.version_for(e.layer, version))]
+            found = [e for e in found if e.available(self.releases.version_for(e.layer, version))]
         return sorted(found, key=lambda e: e.specificity)
 
     def resolve(self, probe_id: str, device: str, torch_version: str, mode: str = modes.REFERENCE
@@ -440,7 +362,7 @@ class Table:
         blocks: dict[str, Block] = {}
         level: dict[str, tuple[int, int, int]] = {}
         for entry in entries:
-            entry_facts, entry_blocks = entry.facts_for(self.version_for(entry.layer, version), device, mode)
+            entry_facts, entry_blocks = entry.facts_for(self.releases.version_for(entry.layer, version), device, mode)
             for name, value in entry_facts.items():
                 if name in level and level[name] == entry.specificity and facts[name] != value:
                     raise TableError(entry.file, entry.key, (
@@ -451,38 +373,6 @@ class Table:
             del facts[name]
         return Resolved(facts, {n: b.describe() for n, b in blocks.items() if n in facts}, blocks,
                         [e.key for e in entries])
-
-    def _versioned(self, entries: list[Entry]) -> bool:
-        return any(e.base.torch is not None or any(b.torch is not None for b in e.when) for e in entries)
-
-    def timeline(self, probe_id: str, device: str, mode: str = modes.REFERENCE) -> list[Change]:
-        """What changes for one probe from one described release to the next, as the table states it: per
-        fact, the value before and after and the reason of the row that says so (empty for most probes)."""
-        probe_id = without_mode(probe_id, mode)
-        if len(self.described) < 2 or not self._versioned(self.matching(probe_id)):
-            return []
-        states = []
-        for release in self.described:
-            resolved = self.resolve(probe_id, device, str(release), mode)
-            states.append((release, resolved))
-        changes = []
-        for (a, ra), (b, rb) in zip(states, states[1:]):
-            if (ra is None) != (rb is None):
-                entry = next((e for e in self.matching(probe_id) if e.base.torch is not None), None)
-                changes.append(Change(str(a), str(b), probe_id, PROBE_EXISTS, ra is not None, rb is not None,
-                                      entry.base.reason if entry else None, entry.base.link if entry else None))
-            if ra is None or rb is None:
-                continue
-            for name in sorted(set(ra.facts) | set(rb.facts)):
-                before, after = ra.facts.get(name, ABSENT), rb.facts.get(name, ABSENT)
-                if before == after:
-                    continue
-                block = rb.blocks.get(name) if name in rb.facts and rb.blocks[name].torch is not None else None
-                if block is None and name in ra.facts and ra.blocks[name].torch is not None:
-                    block = ra.blocks[name]  # a conditioned value ends: its reason explains the change back
-                changes.append(Change(str(a), str(b), probe_id, name, before, after,
-                                      block.reason if block else None, block.link if block else None))
-        return changes
 
     def stale_keys(self, probe_ids: set[str], torch_version: str | None = None,
                    checked: Callable[[Entry], bool] | None = None) -> list[Entry]:
@@ -497,38 +387,8 @@ class Table:
         for probe_id in probe_ids:
             by_base.setdefault(probe_id.split("[", 1)[0], []).append(probe_id)
 
-        def used(entry: Entry) -> bool:
-            if not entry.pattern:
-                return entry.key in probe_ids
-            head = _head(entry.key)  # only ids whose function part starts with the pattern's head can match
-            return any(entry.matches_id(p) for base, ids in by_base.items() if base.startswith(head) for p in ids)
-
-        return [e for e in self.entries if (version is None or e.available(self.version_for(e.layer, version)))
-                and (checked is None or checked(e)) and not used(e)]
-
-
-def _nearest(described: list[Version], version: Version) -> Version:
-    """A torch the table does not describe (newer, older, a nightly, a patch in between) is resolved as the
-    described release of its own minor line, else the newest one below it, else the oldest."""
-    if version in described:
-        return version
-    same_line = [v for v in described if v.release[:2] == version.release[:2]]
-    below = [v for v in described if v < version]
-    return max(same_line or below or [described[0]])
-
-
-def _head(key: str) -> str:
-    """A pattern's literal head: up to the first wildcard, cut back to its family/function (before '[')."""
-    cut = min((i for i in (key.find("*"), key.find("?")) if i >= 0), default=len(key))
-    literal = key[:cut]
-    bracket = literal.find("[")
-    return literal[:bracket] if bracket >= 0 else literal
-
-
-def _heads(probe_id: str) -> list[str]:
-    """Every head a pattern matching ``probe_id`` can have: each prefix that ends before '[' or at the end."""
-    base = probe_id.split("[", 1)[0]
-    return [base[:i] for i in range(len(base) + 1)]
+        return [e for e in self.entries if (version is None or e.available(self.releases.version_for(e.layer, version)))
+                and (checked is None or checked(e)) and not used_by(e.key, probe_ids, by_base)]
 
 
 def _label(path: Path, root: Path | None) -> str:
@@ -538,12 +398,3 @@ def _label(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
-
-
-def check_torch_version(text: str) -> str:
-    """Validate a torch version string given on the command line; returns it unchanged."""
-    try:
-        Version(text)
-    except InvalidVersion:
-        raise ValueError(f"not a PEP 440 version: {text!r}") from None
-    return text

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ConformanceError
+
 # Fact kinds. What each kind means for comparing, gating and recording is decided only by the predicates
 # below (``is_compared``, ``is_wording``, ``fails_gate``); other modules ask them and never spell the kinds.
 #: Behaviour: a difference is a ``mismatch`` and fails every gate.
@@ -82,7 +84,7 @@ VOCABULARY: dict[str, FactSpec] = {spec.attribute: spec for spec in _SPECS}
 _NAME = re.compile(r"^[A-Za-z_][\w\[\]]*(\.[A-Za-z_][\w\[\]]*)*\.(?P<attr>[A-Za-z_]\w*)$")
 
 
-class UnknownFact(ValueError):
+class UnknownFact(ConformanceError, ValueError):
     """A fact name whose attribute is not in the vocabulary, or that is not of the form subject.attribute."""
 
 

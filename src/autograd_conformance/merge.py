@@ -21,20 +21,24 @@ from typing import Any
 from packaging.version import Version
 
 from . import devices, modes
-from .expectations import Table, torch_release, variant_conditions
+from .errors import ConformanceError
+from .expectations import Block, Table, variant_conditions
+from .releases import torch_release
 from .facts import compared_facts
 from .report import Report
 from .result import ProbeResult
-from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, dumps_table, load_docs
+from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, dumps_table, load_docs, write_docs
 from .verdict import CRASHED, ERROR, PASS, SKIPPED, TIMEOUT, equal, judge
 
 
-class MergeError(Exception):
+class MergeError(ConformanceError):
     """A run that cannot be recorded, or facts that cannot be stated; str() is one line."""
 
 
 @dataclass
 class Run:
+    """One saved run as the merge reads it: its torch release and the probes that ran."""
+
     name: str
     version: Version
     torch_version: str
@@ -44,11 +48,20 @@ class Run:
 
 @dataclass
 class MergeSummary:
+    """What a merge of saved runs writes: rows added and changed, facts and conditioned blocks, files."""
+
     added_rows: list[str] = field(default_factory=list)
     changed_rows: list[str] = field(default_factory=list)
     facts_written: int = 0
     blocks_written: int = 0
     files: set[str] = field(default_factory=set)
+
+    def account(self, versions: list[str]) -> list[str]:
+        """The recorder's account of a merge of runs on these torch versions, line by line."""
+        return [f"recording {len(versions)} run(s) (torch {', '.join(versions)}): {len(self.added_rows)} rows "
+                f"added, {len(self.changed_rows)} rows changed, {self.facts_written} facts and "
+                f"{self.blocks_written} conditioned blocks written in {', '.join(sorted(self.files)) or 'no file'}",
+                *(f"  added   {key}" for key in self.added_rows), *(f"  changed {key}" for key in self.changed_rows)]
 
 
 def _runs(reports: list[Report]) -> list[Run]:
@@ -91,23 +104,17 @@ def _variant_order(variant: Variant) -> tuple[bool, int, Variant]:
     return (variant != REFERENCE, (variant[0] != REFERENCE[0]) + (variant[1] != REFERENCE[1]), variant)
 
 
-def _applies(condition: dict[str, str], version: Version, variant: Variant) -> bool:
-    return (_matches(condition, version) and condition.get("device", variant[0]) == variant[0]
-            and condition.get("mode", variant[1]) == variant[1])
-
-
 def _predict(base: Any, blocks: list[tuple[dict[str, str], Any]], version: Version, variant: Variant) -> Any:
-    """What base + blocks state for (version, variant), as the table resolves it (a mode block over any block
-    without one, then a device block, then more conditions over fewer); _CONFLICT where equally specific blocks
-    disagree."""
-    value, level = base, None
+    """What base + blocks state for (version, variant), by the table's own matching and precedence
+    (``Block.matches``, ``Block.precedence``); _CONFLICT where equally specific blocks disagree."""
+    value, level = base, Block.of_conditions({}, index=None).precedence
     for condition, stated in blocks:
-        if not _applies(condition, version, variant):
+        block = Block.of_conditions(condition)
+        if not block.matches(version, *variant):
             continue
-        spec = ("mode" in condition, "device" in condition, len(condition))
-        if level is None or spec > level:
-            value, level = stated, spec
-        elif spec == level and not _same(value, stated):
+        if block.precedence > level:
+            value, level = stated, block.precedence
+        elif block.precedence == level and not _same(value, stated):
             return _CONFLICT
     return value
 
@@ -255,7 +262,7 @@ def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, d
         for condition, value in conditioned:
             slot = _slot(condition)
             if slot not in blocks:
-                seen = [str(v) for v in versions if _matches(condition, v)]
+                seen = [str(v) for v in versions if Block.of_conditions(condition).matches(v, *_any_variant(condition))]
                 blocks[slot] = {**condition, **notes.get(slot, {
                     "reason": f"observed on torch {', '.join(seen) or condition.get('torch')}"
                               f"{' on ' + condition['device'] if 'device' in condition else ''}"
@@ -275,10 +282,9 @@ def _slot(block: dict[str, Any]) -> tuple[str | None, ...]:
     return tuple(block.get(k) for k in CONDITION_KEYS)
 
 
-def _matches(condition: dict[str, str], version: Version) -> bool:
-    from packaging.specifiers import SpecifierSet
-
-    return "torch" not in condition or SpecifierSet(condition["torch"]).contains(version, prereleases=True)
+def _any_variant(condition: dict[str, str]) -> Variant:
+    """A variant a block with these conditions applies to (its own device and mode, else the reference's)."""
+    return condition.get("device", REFERENCE[0]), condition.get("mode", REFERENCE[1])
 
 
 def _verify(docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
@@ -294,6 +300,18 @@ def _verify(docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
             if judge(probe.observation, resolved).status != PASS:
                 raise MergeError(f"{probe.id}: cannot state run {run.name}'s facts in the table; "
                                  f"edit its row by hand")
+
+
+def record_reports(directory: Path, reports: list[Report], dry_run: bool = False) -> str:
+    """Merge saved reports into the table in ``directory`` (made if missing) and say what was written; a dry
+    run writes nothing and adds the table diff it would make."""
+    docs, summary = merge(directory, reports)
+    account = "\n".join(summary.account([r.run_info.torch_version for r in reports])) + "\n"
+    if dry_run:
+        return account + table_diff(directory, docs, summary.files) + "dry run: nothing written\n"
+    directory.mkdir(parents=True, exist_ok=True)
+    write_docs(directory, docs, summary.files)
+    return account
 
 
 def table_diff(directory: Path, docs: dict[str, dict[str, Any]], files: set[str]) -> str:

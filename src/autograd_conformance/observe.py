@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from . import devices
+from .errors import ProbeError
 from .facts import canonical, check_type
 from .normalize import normalize_message
 
@@ -25,10 +26,6 @@ from .normalize import normalize_message
 DEFAULT_TENSOR_FACTS = ("is_leaf", "requires_grad", "grad_fn")
 
 _FLOAT_DIGITS = {torch.float16: 5, torch.bfloat16: 4, torch.float32: 8}
-
-
-class ProbeError(RuntimeError):
-    """The probe itself is wrong (an undeclared fact, a fact recorded twice with different values)."""
 
 
 def _round(value: Any, digits: int | None) -> Any:

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from .errors import ConformanceError
 from .files import write_atomic
 
 WHEN = "when"
@@ -23,7 +24,7 @@ NOTE_KEYS = ("reason", "link")
 ABSENT = {"absent": True}
 
 
-class TableError(Exception):
+class TableError(ConformanceError):
     """A problem in the table, located by file and key; str() is one line."""
 
     def __init__(self, file: str, key: str | None, message: str) -> None:
