@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from autograd_conformance.changelog import ChangelogError, build, format_json, format_markdown, format_text
+from autograd_conformance.changelog import ChangelogError, build, format_json, format_markdown, format_text, timeline
 from autograd_conformance.cli import main
 from autograd_conformance.expectations import Table
 
@@ -105,3 +105,16 @@ def test_mode_differences_only_where_the_mode_was_recorded(tmp_path):
     log = build(Table.load(tmp_path, "2.3.0"))
     assert log.mode_differences == {"2.2.0": {"compile": (1, 1)}}
     assert "on torch 2.2.0, compile mode differs from eager in 1 facts of 1 rows" in format_text(log)
+
+
+def test_a_probes_timeline_across_described_releases(tmp_path):
+    (tmp_path / "fam.toml").write_text('["fam/t[*]"]\n"y.grad_fn" = "A"\n\n[["fam/t[*]".when]]\n'
+                                       'torch = ">2.13"\nreason = "r"\n"y.grad_fn" = "B"\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.13.0", "2.14.1"]\n')
+    (change,) = timeline(Table.load(tmp_path, "2.13.0"), "fam/t[cpu]", "cpu")
+    assert (change.before_release, change.after_release, change.fact, change.before, change.after, change.reason) == (
+        "2.13.0", "2.14.1", "y.grad_fn", "A", "B", "r")
+    assert (change.family, change.key, change.kind, change.device, change.mode) == (
+        "fam", "fam/t[cpu]", "semantic", None, None)  # the same Change the changelog lists
+    assert change.timeline_json() == {"before_release": "2.13.0", "after_release": "2.14.1", "fact": "y.grad_fn",
+                                      "before": "A", "after": "B", "reason": "r", "link": None}

@@ -4,7 +4,8 @@ between the torch releases the table describes — probe, fact, before → after
 Each row's own statements are read release by release (``Entry.facts_for``), so a pattern row's change is
 listed once, under its pattern; a device- or mode-specific change is listed for that device or mode only when
 it differs from the reference's (cpu, eager). Where the table records another mode, the changelog also counts,
-per release, the facts in which that mode differs from eager.
+per release, the facts in which that mode differs from eager. A probe's ``timeline`` (carried in reports) is
+the same kind of ``Change``, read for one probe id instead of one row.
 """
 
 from __future__ import annotations
@@ -16,19 +17,26 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from . import devices, modes
-from .expectations import PROBE_EXISTS, Entry, Table, torch_release
-from .facts import SEMANTIC, is_wording, kind_of
+from .errors import ConformanceError
+from .expectations import Entry, Table
+from .facts import GATE_SEMANTIC, SEMANTIC, fails_gate, is_wording, kind_of
+from .ids import without_mode
+from .releases import torch_release
 from .tablefile import ABSENT
 from .verdict import show
 
+#: The pseudo-fact of a change in whether a probe exists at all (an entry-level torch range).
+PROBE_EXISTS = "(probe exists)"
 
-class ChangelogError(ValueError):
+
+class ChangelogError(ConformanceError, ValueError):
     """A release range the table cannot answer; str() is one line."""
 
 
 @dataclass(frozen=True)
-class Item:
-    """One change of one fact of one row between two consecutive described releases."""
+class Change:
+    """One fact the table states differently for two consecutive described releases: of one row (in the
+    changelog) or of one probe (its timeline in a report), with the reason and link of the block that says so."""
 
     before_release: str
     after_release: str
@@ -46,13 +54,57 @@ class Item:
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    def timeline_json(self) -> dict[str, Any]:
+        """The change as a probe's report timeline carries it (the probe names the rest)."""
+        return {"before_release": self.before_release, "after_release": self.after_release, "fact": self.fact,
+                "before": self.before, "after": self.after, "reason": self.reason, "link": self.link}
+
+
+def _kind(fact: str) -> str:
+    return SEMANTIC if fact == PROBE_EXISTS else kind_of(fact, default=SEMANTIC)
+
+
+def timeline(table: Table, probe_id: str, device: str, mode: str = modes.REFERENCE) -> list[Change]:
+    """What changes for one probe from one described release to the next, as the table states it: per
+    fact, the value before and after and the reason of the row that says so (empty for most probes)."""
+    probe_id = without_mode(probe_id, mode)
+    if len(table.described) < 2:
+        return []
+    entries = table.matching(probe_id)
+    if not any(e.base.torch is not None or any(b.torch is not None for b in e.when) for e in entries):
+        return []
+    family = probe_id.split("/", 1)[0]
+    variant = {"device": None if device == devices.REFERENCE else device,
+               "mode": None if mode == modes.REFERENCE else mode}
+    states = [(release, table.resolve(probe_id, device, str(release), mode)) for release in table.described]
+    changes = []
+    for (a, ra), (b, rb) in zip(states, states[1:]):
+        if (ra is None) != (rb is None):
+            entry = next((e for e in entries if e.base.torch is not None), None)
+            changes.append(Change(str(a), str(b), family, probe_id, PROBE_EXISTS, _kind(PROBE_EXISTS), ra is not None,
+                                  rb is not None, reason=entry.base.reason if entry else None,
+                                  link=entry.base.link if entry else None, **variant))
+        if ra is None or rb is None:
+            continue
+        for name in sorted(set(ra.facts) | set(rb.facts)):
+            before, after = ra.facts.get(name, ABSENT), rb.facts.get(name, ABSENT)
+            if before == after:
+                continue
+            block = rb.blocks.get(name) if name in rb.facts and rb.blocks[name].torch is not None else None
+            if block is None and name in ra.facts and ra.blocks[name].torch is not None:
+                block = ra.blocks[name]  # a conditioned value ends: its reason explains the change back
+            changes.append(Change(str(a), str(b), family, probe_id, name, _kind(name), before, after,
+                                  reason=block.reason if block else None, link=block.link if block else None,
+                                  **variant))
+    return changes
+
 
 @dataclass
 class Changelog:
     described: list[str]
     start: str
     end: str
-    items: list[Item] = field(default_factory=list)
+    items: list[Change] = field(default_factory=list)
     #: Per release in range, per mode other than eager: how many facts of how many rows differ from eager.
     mode_differences: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
 
@@ -61,9 +113,9 @@ class Changelog:
         releases = [r for r in self.described if Version(self.start) <= Version(r) <= Version(self.end)]
         return list(zip(releases, releases[1:]))
 
-    def by_family(self) -> dict[str, list[Item]]:
+    def by_family(self) -> dict[str, list[Change]]:
         """Items grouped by family; behaviour before wording, then by release and row."""
-        out: dict[str, list[Item]] = {}
+        out: dict[str, list[Change]] = {}
         for item in self.items:
             out.setdefault(item.family, []).append(item)
         for items in out.values():
@@ -85,7 +137,7 @@ def _pick(table: Table, text: str | None, default: Version) -> Version:
         torch_release(text)
     except InvalidVersion:
         raise ChangelogError(f"not a torch version: {text!r}") from None
-    chosen = torch_release(table.nearest(text)[0])
+    chosen = torch_release(table.releases.nearest(text)[0])
     return next((v for v in table.described if v == chosen), chosen)  # 2.15 is printed as the release, 2.15.0
 
 
@@ -117,8 +169,10 @@ def _changes(entry: Entry, a: Version, b: Version, device: str, mode: str = mode
     return out
 
 
-def build(table: Table, start: str | None = None, end: str | None = None) -> Changelog:
-    """Every change the table states between consecutive described releases from ``start`` to ``end``."""
+def build(table: Table, start: str | None = None, end: str | None = None, semantic_only: bool = False
+          ) -> Changelog:
+    """Every change the table states between consecutive described releases from ``start`` to ``end`` (with
+    ``semantic_only``, the changes of behaviour alone: wording left out)."""
     if len(table.described) < 2:
         raise ChangelogError("the table describes fewer than two torch releases (see its _releases.toml)")
     first, last = _pick(table, start, table.described[0]), _pick(table, end, table.described[-1])
@@ -144,8 +198,7 @@ def build(table: Table, start: str | None = None, end: str | None = None) -> Cha
                     own.add(change)
                     if change in listed:
                         continue
-                    kind = SEMANTIC if fact == PROBE_EXISTS else kind_of(fact, default=SEMANTIC)
-                    log.items.append(Item(a, b, family, entry.key, fact, kind, before, after,
+                    log.items.append(Change(a, b, family, entry.key, fact, _kind(fact), before, after,
                                           None if device == devices.REFERENCE else device,
                                           getattr(note, "reason", None), getattr(note, "link", None),
                                           None if mode == modes.REFERENCE else mode))
@@ -153,7 +206,8 @@ def build(table: Table, start: str | None = None, end: str | None = None) -> Cha
     moded = [e for e in table.entries if any(blk.mode for blk in e.when)]
     for release in in_range:
         for mode in sorted({blk.mode for e in moded for blk in e.when if blk.mode}):
-            if mode in table.mode_recorded and Version(release) not in table.mode_recorded[mode]:
+            recorded = table.releases.mode_recorded
+            if mode in recorded and Version(release) not in recorded[mode]:
                 continue  # the mode was not recorded on this release: the table cannot say how it differs there
             rows = facts = 0
             for entry in moded:
@@ -164,6 +218,8 @@ def build(table: Table, start: str | None = None, end: str | None = None) -> Cha
                 differing = sum(1 for f in set(eager) | set(other) if eager.get(f, ABSENT) != other.get(f, ABSENT))
                 rows, facts = rows + bool(differing), facts + differing
             log.mode_differences.setdefault(release, {})[mode] = (facts, rows)
+    if semantic_only:
+        log.items = [i for i in log.items if fails_gate(i.kind, GATE_SEMANTIC)]
     return log
 
 
@@ -225,3 +281,7 @@ def format_json(log: Changelog) -> str:
                                             for r, per in log.mode_differences.items()}},
                       indent=1, ensure_ascii=False) + "\n"
 
+
+
+#: The text formats (the pages are rendered by ``html``).
+FORMATS = {"text": format_text, "markdown": format_markdown, "json": format_json}

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .facts import SEMANTIC, TEXT, is_compared, is_wording, kind_of
+from .facts import GATE_SEMANTIC, SEMANTIC, TEXT, fails_gate, is_compared, is_wording, kind_of
 from .report import Report, RunInfo
 from .result import ProbeResult
 from .verdict import SKIPPED, equal, show
@@ -79,6 +79,14 @@ class Diff:
     @property
     def has_differences(self) -> bool:
         return bool(self.added or self.removed or self.changed)
+
+    def fails(self, gate: str) -> bool:
+        """Whether the diff fails ``--fail-on``: any difference (``any``), or under the semantic gate only
+        changes of behaviour and probes added or removed."""
+        if gate == GATE_SEMANTIC:
+            return any(fails_gate(c.kind, gate) for p in self.changed for c in p.changes) or bool(
+                self.added or self.removed)
+        return self.has_differences
 
     @property
     def semantic_changes(self) -> int:
@@ -200,3 +208,7 @@ def format_markdown(diff: Diff) -> str:
 
 def format_json(diff: Diff) -> str:
     return json.dumps(diff.to_json(), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+#: The text formats (the pages are rendered by ``html``).
+FORMATS = {"text": format_text, "markdown": format_markdown, "json": format_json}
