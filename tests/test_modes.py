@@ -8,7 +8,8 @@ import pytest
 from autograd_conformance import modes
 from autograd_conformance.expectations import Table
 from autograd_conformance.ids import record_key, without_mode
-from autograd_conformance.record import NEW, RecordSummary, record_observation
+from autograd_conformance.record import NEW, Recorder
+from autograd_conformance.result import ProbeResult
 from autograd_conformance.tablefile import TableError
 
 
@@ -80,11 +81,12 @@ def test_recording_a_compile_probe_writes_a_mode_block_and_absent_facts():
     table = Table.from_texts({"fam.toml": '["fam/test_x[*]"]\n"y.grad_fn" = "MulBackward0"\n"b.message" = "no"\n'
                                           '"b.raises" = "RuntimeError"\n'}, "2.13.0")
     docs = {"fam.toml": {"fam/test_x[*]": {"y.grad_fn": "MulBackward0", "b.message": "no", "b.raises": "RuntimeError"}}}
-    summary = RecordSummary()
     observed = {"y.grad_fn": "CompiledFunctionBackward", "b.raises": None, "scenario.raises": "TorchRuntimeError"}
     resolved = table.resolve("fam/test_x[cpu-compile]", "cpu", "2.13.0", "compile")
-    record_observation(docs, "fam", "fam/test_x[cpu-compile]", "fam/test_x[*]", observed, resolved, NEW, summary,
-                       {"mode": "compile"}, "2.13.0")
+    recorder = Recorder(docs, NEW, "2.13.0")
+    recorder.observe(ProbeResult("fam/test_x[cpu-compile]", "fam", "suites/test_fam.py::test_x[cpu-compile]", "pass",
+                                 device="cpu", mode="compile", observation=observed), resolved)
+    summary = recorder.summary
     block = docs["fam.toml"]["fam/test_x[*]"]["when"][0]
     assert block["mode"] == "compile" and "replace with why" in block["reason"]
     assert block["y.grad_fn"] == "CompiledFunctionBackward" and block["scenario.raises"] == "TorchRuntimeError"
@@ -161,7 +163,7 @@ def test_a_compile_only_run_is_partial(project):
     project.probes(MODE_PROBES)
     project.table(MODE_TABLE)
     result = project.run_subprocess("--ac-modes=compile")
-    result.stdout.fnmatch_lines(["*partial run, --ac-modes=compile*"])
+    result.stdout.fnmatch_lines(["*a partial run (--ac-modes=compile)*"])
     assert project.report_path("torch-" + _torch_version() + "-compile.partial").exists()
 
 

@@ -154,5 +154,5 @@ def test_why_a_report_is_not_a_baseline():
     assert report.not_a_baseline() is None
     report.run_info.partial, report.run_info.partial_reason = True, "-k"
     assert report.not_a_baseline() == "a partial run (-k)"
-    report.run_info.mode = "record-new"
+    report.run_info.run_kind = "record-new"
     assert report.not_a_baseline() == "a recording run (record-new)"

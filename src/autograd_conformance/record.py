@@ -14,6 +14,7 @@ fact a block of the variant already states is "existing" for it (``new`` keeps i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,24 @@ from .result import ProbeResult
 from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, dumps_table, load_docs, write_docs
 from .verdict import ERROR, SKIPPED, equal
 
-NEW, ALL, INIT = "new", "all", "init"
-#: ``init`` records like ``new`` into a table directory it may create (the only mode that creates one).
-MODES = (NEW, ALL, INIT)
+class RecordPolicy(StrEnum):
+    """What a record run may write (``--ac-record=POLICY``): ``new`` adds rows and facts the table lacks and
+    never changes an existing fact; ``all`` also rewrites facts that differ; ``init`` is ``new`` into a table
+    directory it may create (the only policy that creates one)."""
+
+    NEW = "new"
+    ALL = "all"
+    INIT = "init"
+
+
+NEW, ALL, INIT = RecordPolicy.NEW, RecordPolicy.ALL, RecordPolicy.INIT
 
 
 @dataclass
 class RecordSummary:
+    """What a record run wrote: rows added, facts added and changed, facts it kept unwritten because they
+    differ from an existing row (under ``new``), and the files it touched."""
+
     added_entries: list[str] = field(default_factory=list)
     added_facts: int = 0
     changed_facts: int = 0
@@ -44,119 +56,124 @@ def _null_aware(name: str, value: Any) -> Any:
     return value
 
 
-def record_observation(docs: dict[str, dict[str, Any]], family: str, probe_id: str, record_key: str,
-                       observed: dict[str, Any], resolved: Resolved | None, mode: str,
-                       summary: RecordSummary, variant: dict[str, str] | None = None,
-                       torch_version: str | None = None) -> None:
-    """Merge one probe's observed facts into the raw table documents ``docs`` (file name -> parsed TOML).
-    ``variant`` is the probe's ``variant_conditions`` (empty or None for the reference)."""
-    if variant:
-        return _record_variant(docs, family, probe_id, record_key, observed, resolved, mode, summary, variant,
-                               torch_version)
-    filename = f"{family}.toml"
-    observed = compared_facts(observed)
-    doc = docs.setdefault(filename, {})
-    key = probe_id if probe_id in doc else record_key
-    if resolved is None:
-        doc[key] = {name: _null_aware(name, observed[name]) for name in sorted(observed)}
-        summary.added_entries.append(key)
-        summary.added_facts += len(observed)
-        summary.files.add(filename)
-        return
-    own = doc.get(key)
-    for name in sorted(observed):
-        value = observed[name]
-        if name not in resolved.facts:
-            own = doc.setdefault(key, {})
-            own[name] = _null_aware(name, value)
-            summary.added_facts += 1
-            summary.files.add(filename)
-        elif not equal(resolved.facts[name], value):
-            if mode != ALL:
-                summary.kept_different.append((probe_id, name))
+class Recorder:
+    """One live run's observations gathered into the raw table documents (file name -> parsed TOML) and
+    written once, at the end: every file of the run or none."""
+
+    def __init__(self, docs: dict[str, dict[str, Any]], policy: RecordPolicy, torch_version: str | None = None
+                 ) -> None:
+        self.docs = docs
+        self.policy = RecordPolicy(policy)
+        self.torch_version = torch_version
+        self.summary = RecordSummary()
+
+    @classmethod
+    def open(cls, directory: Path, policy: RecordPolicy, torch_version: str) -> "Recorder":
+        """A recorder over the table files in ``directory`` (created under the ``init`` policy)."""
+        if policy == INIT:
+            directory.mkdir(parents=True, exist_ok=True)
+        return cls(load_docs(directory), policy, torch_version)
+
+    def record(self, table: Table, results: list[ProbeResult]) -> RecordSummary:
+        """Gather the observations of a run (probes that broke or were skipped are left out): the reference
+        probes first, then the other variants against the table as the reference probes left it."""
+        kept = sorted((r for r in results if r.verdict not in (SKIPPED, ERROR)), key=lambda r: r.nodeid)
+        others = [r for r in kept if variant_conditions(r.table_device, r.mode)]
+        for res in (r for r in kept if not variant_conditions(r.table_device, r.mode)):
+            self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0"))
+        if others:
+            top = max(len(table.directories) - 1, 0)  # record mode writes into the top layer
+            table = table.with_layer(top, {name: dumps_table(doc) for name, doc in self.docs.items()},
+                                     self.torch_version or "0")
+            for res in others:
+                self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0", res.mode))
+        return self.summary
+
+    def write(self, directory: Path) -> None:
+        """Write every file the run changed."""
+        write_docs(directory, self.docs, self.summary.files)
+
+    def observe(self, result: ProbeResult, resolved: Resolved | None) -> None:
+        """Merge one probe's observed facts into the documents, given what the table resolves for it."""
+        variant = variant_conditions(result.table_device, result.mode)
+        filename = f"{result.family}.toml"
+        doc = self.docs.setdefault(filename, {})
+        key = result.id if result.id in doc else result.record_key
+        observed = compared_facts(result.observation)
+        if variant:
+            self._variant(doc, filename, key, result.id, observed, resolved, variant)
+        else:
+            self._reference(doc, filename, key, result.id, observed, resolved)
+
+    def _wrote(self, filename: str, added: int = 0, changed: int = 0) -> None:
+        self.summary.added_facts += added
+        self.summary.changed_facts += changed
+        self.summary.files.add(filename)
+
+    def _reference(self, doc: dict[str, Any], filename: str, key: str, probe_id: str, observed: dict[str, Any],
+                   resolved: Resolved | None) -> None:
+        if resolved is None:
+            doc[key] = {name: _null_aware(name, observed[name]) for name in sorted(observed)}
+            self.summary.added_entries.append(key)
+            self._wrote(filename, added=len(observed))
+            return
+        own = doc.get(key)
+        for name in sorted(observed):
+            value = observed[name]
+            if name not in resolved.facts:
+                own = doc.setdefault(key, {})
+                own[name] = _null_aware(name, value)
+                self._wrote(filename, added=1)
+            elif not equal(resolved.facts[name], value):
+                if self.policy != ALL:
+                    self.summary.kept_different.append((probe_id, name))
+                    continue
+                block = resolved.blocks[name]
+                target = doc.setdefault(key, {})
+                if block.key == key and block.index is not None and block.file.endswith(filename):
+                    target = target[WHEN][block.index]
+                target[name] = _null_aware(name, value)
+                self._wrote(filename, changed=1)
+        if self.policy == ALL and own is not None:
+            stale = [n for n in own if n not in observed and n not in (WHEN, *CONDITION_KEYS, *NOTE_KEYS)
+                     and own[n] != ABSENT and n in resolved.facts]
+            for name in stale:
+                del own[name]
+                self._wrote(filename, changed=1)
+
+    def _variant(self, doc: dict[str, Any], filename: str, key: str, probe_id: str, observed: dict[str, Any],
+                 resolved: Resolved | None, variant: dict[str, str]) -> None:
+        """A non-reference probe: facts the table states only for the reference go into the variant's block."""
+        expected = resolved.facts if resolved is not None else {}
+        writes: dict[str, Any] = {}
+        for name in sorted(set(observed) | set(expected)):
+            value = observed.get(name, ABSENT)
+            before = expected.get(name, ABSENT)
+            if value == before if ABSENT in (value, before) else equal(before, value):
                 continue
-            block = resolved.blocks[name]
-            target = doc.setdefault(key, {})
-            if block.key == key and block.index is not None and block.file.endswith(filename):
-                target = target[WHEN][block.index]
-            target[name] = _null_aware(name, value)
-            summary.changed_facts += 1
-            summary.files.add(filename)
-    if mode == ALL and own is not None:
-        stale = [n for n in own if n not in observed and n not in (WHEN, *CONDITION_KEYS, *NOTE_KEYS)
-                 and own[n] != ABSENT and (resolved is None or n in resolved.facts)]
-        for name in stale:
-            del own[name]
-            summary.changed_facts += 1
-            summary.files.add(filename)
-
-
-def _record_variant(docs: dict[str, dict[str, Any]], family: str, probe_id: str, record_key: str,
-                    observed: dict[str, Any], resolved: Resolved | None, mode: str, summary: RecordSummary,
-                    variant: dict[str, str], torch_version: str | None) -> None:
-    """A non-reference probe: facts the table states only for the reference go into the variant's block."""
-    filename = f"{family}.toml"
-    observed = compared_facts(observed)
-    doc = docs.setdefault(filename, {})
-    key = probe_id if probe_id in doc else record_key
-    expected = resolved.facts if resolved is not None else {}
-    writes: dict[str, Any] = {}
-    for name in sorted(set(observed) | set(expected)):
-        value = observed.get(name, ABSENT)
-        before = expected.get(name, ABSENT)
-        if value == before if ABSENT in (value, before) else equal(before, value):
-            continue
-        block = resolved.blocks.get(name) if resolved is not None and name in expected else None
-        if block is not None and block.states(variant):
-            if mode != ALL:
-                summary.kept_different.append((probe_id, name))
-                continue
-            if block.key == key and block.file.endswith(filename):
-                target = doc[key][WHEN][block.index]
-                target[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
-                summary.changed_facts += 1
-                summary.files.add(filename)
-                continue
-        writes[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
-    if not writes:
-        return
-    own = doc.get(key)
-    if own is None:
-        own = doc[key] = {}
-        summary.added_entries.append(key)
-    blocks = own.setdefault(WHEN, [])
-    target = next((b for b in blocks if {k: b[k] for k in CONDITION_KEYS if k in b} == variant), None)
-    if target is None:
-        said = " ".join(f"{k} {v}" for k, v in variant.items())
-        target = {**variant, "reason": f"observed on torch {torch_version or '?'} ({said}); recorded by "
-                                       f"--ac-record — replace with why torch differs"}
-        blocks.append(target)
-    target.update(writes)
-    summary.added_facts += len(writes)
-    summary.files.add(filename)
-
-
-def record_run(directory: Path, table: Table, results: list[ProbeResult], torch_version: str,
-               mode: str) -> RecordSummary:
-    """Write the observations of one live run into the table files in ``directory`` (probes that broke or
-    were skipped are left out): the reference probes first, then the other variants against the table as
-    the reference probes left it."""
-    summary = RecordSummary()
-    if mode == INIT:
-        directory.mkdir(parents=True, exist_ok=True)
-    docs = load_docs(directory)
-    kept = sorted((r for r in results if r.verdict not in (SKIPPED, ERROR)), key=lambda r: r.nodeid)
-    reference = [r for r in kept if not variant_conditions(r.table_device, r.mode)]
-    others = [r for r in kept if variant_conditions(r.table_device, r.mode)]
-    for res in reference:
-        resolved = table.resolve(res.id, res.table_device, torch_version)
-        record_observation(docs, res.family, res.id, res.record_key, res.observation, resolved, mode, summary)
-    if others:
-        top = max(len(table.directories) - 1, 0)  # record mode writes into the top layer
-        table = table.with_layer(top, {name: dumps_table(doc) for name, doc in docs.items()}, torch_version)
-        for res in others:
-            resolved = table.resolve(res.id, res.table_device, torch_version, res.mode)
-            record_observation(docs, res.family, res.id, res.record_key, res.observation, resolved, mode, summary,
-                               variant_conditions(res.table_device, res.mode), torch_version)
-    write_docs(directory, docs, summary.files)
-    return summary
+            block = resolved.blocks.get(name) if resolved is not None and name in expected else None
+            if block is not None and block.states(variant):
+                if self.policy != ALL:
+                    self.summary.kept_different.append((probe_id, name))
+                    continue
+                if block.key == key and block.file.endswith(filename):
+                    target = doc[key][WHEN][block.index]
+                    target[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
+                    self._wrote(filename, changed=1)
+                    continue
+            writes[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
+        if not writes:
+            return
+        own = doc.get(key)
+        if own is None:
+            own = doc[key] = {}
+            self.summary.added_entries.append(key)
+        blocks = own.setdefault(WHEN, [])
+        target = next((b for b in blocks if {k: b[k] for k in CONDITION_KEYS if k in b} == variant), None)
+        if target is None:
+            said = " ".join(f"{k} {v}" for k, v in variant.items())
+            target = {**variant, "reason": f"observed on torch {self.torch_version or '?'} ({said}); recorded by "
+                                           f"--ac-record — replace with why torch differs"}
+            blocks.append(target)
+        target.update(writes)
+        self._wrote(filename, added=len(writes))

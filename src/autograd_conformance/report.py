@@ -12,19 +12,23 @@ from typing import Any
 
 import fastjsonschema
 
+from .errors import ConformanceError
 from .files import write_atomic
 from .result import ProbeResult
-from .verdict import VERDICTS
+from .verdict import CRASHED, VERDICTS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Older report versions this harness still reads (upgraded on load).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
+#: What kind of run wrote a report: one that compared with the table, or one that recorded into it (with its
+#: record policy: ``record-new``, ``record-all``, ``record-init``).
+COMPARE = "compare"
 
 #: Fields that legitimately differ between two runs of the same suite on the same torch.
 VOLATILE_RUN_INFO = ("started", "finished", "duration", "pytest_args", "workers", "git_revision")
 
 
-class ReportError(Exception):
+class ReportError(ConformanceError):
     """A report that cannot be read or does not fit the schema; str() is one line naming the file."""
 
 
@@ -49,7 +53,8 @@ class RunInfo:
     #: The table's layers (directories), lowest first; ``table_dir`` is the top one.
     table_dirs: list[str] = field(default_factory=list)
     harness_version: str = ""
-    mode: str = "compare"
+    #: ``compare``, or ``record-<policy>`` for a run that wrote the table (see ``record.RecordPolicy``).
+    run_kind: str = COMPARE
     partial: bool = False
     #: Why a partial run selected less than whole suites (``-k``, a node id, deselected tests, ...).
     partial_reason: str | None = None
@@ -74,7 +79,7 @@ class RunInfo:
 
     @property
     def recording(self) -> bool:
-        return self.mode != "compare"
+        return self.run_kind != COMPARE
 
     def to_json(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
@@ -88,6 +93,32 @@ class RunInfo:
         names = {f.name for f in fields(cls)} - {"extra"}
         return cls(**{k: v for k, v in data.items() if k in names},
                    extra={k: v for k, v in data.items() if k not in names})
+
+
+@dataclass(frozen=True)
+class BaselineGap:
+    """Why a report cannot stand for a full baseline: the tag its file name carries (``<run>.<tag>.json``, so it
+    never replaces a full report) and the sentence that says why."""
+
+    tag: str
+    why: str
+
+
+def baseline_gap(run_kind: str, partial: bool, partial_reason: str | None, crashed: int,
+                 incomplete: bool = False, interrupted: bool | None = None) -> BaselineGap | None:
+    """The one rule for "not a full baseline" (None when the run is one): an incomplete run, then a recording
+    run, then a partial run, then a run in which probes crashed. Its probes are a subset or its observations
+    incomplete, so a comparison with it shows probes as removed or changed."""
+    if incomplete:
+        return BaselineGap("incomplete", "an incomplete run (read from the stream of a run that " + (
+            "was interrupted)" if interrupted else "did not finish)"))
+    if run_kind != COMPARE:
+        return BaselineGap("record", f"a recording run ({run_kind})")
+    if partial:
+        return BaselineGap("partial", f"a partial run ({partial_reason or 'a selection'})")
+    if crashed:
+        return BaselineGap("crashed", f"a run in which {crashed} probes crashed")
+    return None
 
 
 @dataclass
@@ -116,20 +147,11 @@ class Report:
         self.sources = dict(sorted(self.sources.items()))
 
     def not_a_baseline(self) -> str | None:
-        """Why this report cannot stand for a full run of the suite (None when it can): its probes are a
-        subset or its observations incomplete, so a comparison with it shows probes as removed or changed."""
+        """Why this report cannot stand for a full run of the suite (None when it can); see ``baseline_gap``."""
         info = self.run_info
-        if info.incomplete:
-            return "an incomplete run (read from the stream of a run that " + (
-                "was interrupted)" if info.interrupted else "did not finish)")
-        if info.recording:
-            return f"a recording run ({info.mode})"
-        if info.partial:
-            return f"a partial run ({info.partial_reason or 'a selection'})"
-        crashed = sum(1 for p in self.probes if p.verdict == "crashed")
-        if crashed:
-            return f"a run in which {crashed} probes crashed"
-        return None
+        gap = baseline_gap(info.run_kind, info.partial, info.partial_reason,
+                           sum(1 for p in self.probes if p.verdict == CRASHED), info.incomplete, info.interrupted)
+        return gap.why if gap else None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -163,16 +185,20 @@ def _validator() -> Any:
 
 
 def upgrade(data: Any) -> Any:
-    """A report of an older schema version as the current version (version 1 had ``cuda_available`` and
-    ``mps_available`` where version 2 has ``devices``, and one table directory)."""
-    if not isinstance(data, dict) or data.get("schema_version") != 1:
+    """A report of an older schema version as the current version, step by step: version 1 had
+    ``cuda_available`` and ``mps_available`` where version 2 has ``devices``, and one table directory; version 2
+    called the run's kind (compare or record) ``mode``, the word that now means the execution mode only."""
+    if not isinstance(data, dict) or data.get("schema_version") not in (1, 2):
         return data
     if not isinstance(data.get("run_info"), dict):
         return {**data, "schema_version": SCHEMA_VERSION}  # the schema says what else is wrong
     info = dict(data["run_info"])
-    flags = {"cpu": True, "cuda": info.pop("cuda_available", False), "mps": info.pop("mps_available", False)}
-    info["devices"] = {name: {"available": bool(flag)} for name, flag in flags.items()}
-    info.setdefault("table_dirs", [info.get("table_dir", "")])
+    if data["schema_version"] == 1:
+        flags = {"cpu": True, "cuda": info.pop("cuda_available", False), "mps": info.pop("mps_available", False)}
+        info["devices"] = {name: {"available": bool(flag)} for name, flag in flags.items()}
+        info.setdefault("table_dirs", [info.get("table_dir", "")])
+    if "mode" in info and "run_kind" not in info:
+        info["run_kind"] = info.pop("mode")
     return {**data, "schema_version": SCHEMA_VERSION, "run_info": info}
 
 
@@ -247,8 +273,7 @@ def load_stream(path: Path) -> Report:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         raise ReportError(f"{path}: not a readable result stream ({exc})") from None
     try:
-        run_info = upgrade({"schema_version": 1, "run_info": run_info})["run_info"] if "devices" not in run_info \
-            else run_info
+        run_info = upgrade({"schema_version": 1 if "devices" not in run_info else 2, "run_info": run_info})["run_info"]
         info = RunInfo.from_json({**run_info, "complete": False, "interrupted": interrupted})
         report = Report(info, [ProbeResult.from_json(r) for r in results])
     except (KeyError, TypeError) as exc:

@@ -14,7 +14,7 @@ RUN_INFO: dict[str, Any] = {
     "table_torch_version": "2.13.0+cpu", "python": "3.11.7",
     "devices": {"cpu": {"available": True, "generated": True, "probes": 0}, "cuda": {"available": False}},
     "platform": "Linux", "pytest_args": [], "hypothesis": {}, "table_hash": "a" * 64,
-    "table_dir": "suites/expectations", "table_dirs": ["suites/expectations"], "harness_version": "0.1.0", "mode": "compare", "partial": False,
+    "table_dir": "suites/expectations", "table_dirs": ["suites/expectations"], "harness_version": "0.1.0", "run_kind": "compare", "partial": False,
     "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+00:00", "duration": 60.0,
     "workers": 0, "numpy": None,
 }
