@@ -12,6 +12,7 @@ from autograd_conformance.probes import Suite
 from autograd_conformance.report import load
 from autograd_conformance.result import Location, ProbeResult
 from autograd_conformance.session import EXIT_HARNESS, EXIT_TABLE, EXIT_TOO_FEW, ConformanceSession
+from autograd_conformance.summary import summary_lines
 
 TABLE = '''
 ["fam/test_a[*]"]
@@ -39,35 +40,36 @@ def probe(pid: str, observation: dict, device: str | None = None) -> ProbeResult
                        observation=observation, location=Location("suites/test_fam.py", 1, 2))
 
 
-def test_conclude_judges_against_the_table(tmp_path):
+def test_settle_judges_a_finished_probe_against_the_table(tmp_path):
     session = make_session(tmp_path)
     passing = probe("fam/test_a[cpu]", {"x.is_leaf": True}, "cpu")
-    assert session.conclude(passing) is None
+    assert session.settle(passing, None) is None
     assert passing.verdict == "pass" and passing.expectation.keys == ["fam/test_a[*]"]
     failing = probe("fam/test_a[cpu]", {"x.is_leaf": False}, "cpu")
-    text = session.conclude(failing)
+    text = session.settle(failing, None)
     assert failing.verdict == "mismatch" and "x.is_leaf" in text and "expected True" in text
 
 
 def test_the_semantic_gate_lets_drift_pass_and_record_mode_lets_everything_pass(tmp_path):
     drifting = {"y.grad_fn": "SumBackward0", "y.message": "new wording"}
-    assert make_session(tmp_path).conclude(probe("fam/test_b", drifting)) is not None
-    assert make_session(tmp_path, gate="semantic").conclude(probe("fam/test_b", drifting)) is None
-    assert make_session(tmp_path, record="new").conclude(probe("fam/test_b", {"y.grad_fn": "X"})) is None
+    assert make_session(tmp_path).settle(probe("fam/test_b", drifting), None) is not None
+    assert make_session(tmp_path, gate="semantic").settle(probe("fam/test_b", drifting), None) is None
+    assert make_session(tmp_path, record="new").settle(probe("fam/test_b", {"y.grad_fn": "X"}), None) is None
 
 
 def test_missing_rows_fail_unless_allowed(tmp_path):
     unknown = {"z.count": 1}
-    assert "no expectation" in make_session(tmp_path).conclude(probe("fam/test_c", unknown))
-    assert make_session(tmp_path, allow_missing=True).conclude(probe("fam/test_c", unknown)) is None
+    assert "no expectation" in make_session(tmp_path).settle(probe("fam/test_c", unknown), None)
+    assert make_session(tmp_path, allow_missing=True).settle(probe("fam/test_c", unknown), None) is None
 
 
 def finished(session: ConformanceSession, *results: ProbeResult, **finish) -> int | None:
     for result in results:
-        session.conclude(result)
+        session.settle(result, None)
         session.add(result)
-    status = session.finish(0, interrupted=finish.get("interrupted", False), stopped_early=False)
-    return None if status == 0 else status
+    outcome = session.finish(0, interrupted=finish.get("interrupted", False), stopped_early=False)
+    assert outcome is session.outcome
+    return None if outcome.status == 0 else outcome.status
 
 
 def test_a_full_green_run_writes_the_report_and_removes_the_stream(tmp_path):
@@ -78,8 +80,8 @@ def test_a_full_green_run_writes_the_report_and_removes_the_stream(tmp_path):
     report = load(tmp_path / "reports" / "run.json")
     assert report.summary["pass"] == 2 and not report.run_info.partial
     assert not (tmp_path / "reports" / "run.jsonl").exists()
-    assert session.summary_lines()[0] == "2 probes on torch 2.13.0+cpu: 2 pass; 0 stale rows"
-    last = session.summary_lines()[-1]
+    assert summary_lines(session.outcome)[0] == "2 probes on torch 2.13.0+cpu: 2 pass; 0 stale rows"
+    last = summary_lines(session.outcome)[-1]
     assert last.startswith("report: ") and last.endswith("reports/run.json")
 
 
@@ -88,7 +90,7 @@ def test_stale_rows_fail_a_full_run_with_status_4(tmp_path):
     status = finished(session, probe("fam/test_a[cpu]", {"x.is_leaf": True}, "cpu"))
     assert status == EXIT_TABLE
     assert [(s.file, s.key) for s in session.stale] == [("suites/expectations/fam.toml", "fam/test_b")]
-    assert any("(stale row)" in line for line in session.summary_lines())
+    assert any("(stale row)" in line for line in summary_lines(session.outcome))
 
 
 def test_a_narrowed_run_is_partial_and_checks_no_staleness(tmp_path):
@@ -122,7 +124,7 @@ def test_an_interrupted_run_keeps_the_stream_and_the_last_report(tmp_path):
     assert finished(session, probe("fam/test_a[cpu]", {"x.is_leaf": True}, "cpu"), interrupted=True) is None
     assert (tmp_path / "reports" / "run.json").read_text() == "the last complete report"
     assert '"event": "interrupted"' in (tmp_path / "reports" / "run.jsonl").read_text()
-    assert session.summary_lines()[0].startswith("interrupted: 1 probe results kept in ")
+    assert summary_lines(session.outcome)[0].startswith("interrupted: 1 probe results kept in ")
 
 
 def test_a_worker_crash_outside_the_suites_is_not_a_probe(tmp_path):
@@ -136,3 +138,33 @@ def test_run_options_are_frozen(tmp_path):
     session = make_session(tmp_path)
     with pytest.raises(AttributeError):
         session.options.run_name = "other"
+
+
+def test_settle_turns_how_a_call_ended_into_a_verdict(tmp_path):
+    import pytest as pt
+
+    from autograd_conformance.errors import ProbeError
+
+    session = make_session(tmp_path)
+    skipped = probe("fam/test_a[cpu]", {"x.is_leaf": True}, "cpu")
+    assert session.settle(skipped, pt.skip.Exception("no cuda")) is None
+    assert (skipped.verdict, skipped.message, skipped.observation) == ("skipped", "no cuda", {})
+    timed_out = probe("fam/test_a[cpu]", {}, "cpu")
+    session.settle(timed_out, pt.fail.Exception("Timeout >60s"))
+    assert timed_out.verdict == "timeout" and "time limit" in timed_out.message
+    wrong = probe("fam/test_a[cpu]", {}, "cpu")
+    session.settle(wrong, ProbeError("facts_of cannot read 'x'"))
+    assert (wrong.verdict, wrong.message) == ("error", "probe error: facts_of cannot read 'x'")
+    raised = probe("fam/test_a[cpu]", {}, "cpu")
+    session.settle(raised, KeyError("k"))
+    assert (raised.verdict, raised.message) == ("error", "KeyError: 'k'")
+
+
+def test_the_outcome_is_frozen_and_carries_the_exit_status(tmp_path):
+    import dataclasses
+
+    session = make_session(tmp_path, html=False)
+    finished(session, probe("fam/test_a[cpu]", {"x.is_leaf": True}, "cpu"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        session.outcome.status = 0
+    assert session.outcome.status == EXIT_TABLE and session.outcome.report_path == tmp_path / "reports" / "run.json"

@@ -1,9 +1,16 @@
-"""The terminal summary: pinpointed differences, both sides of long values visible, aligned rows, verdict line."""
+"""The terminal summary, rendered from a RunOutcome: pinpointed differences, both sides of long values visible,
+aligned rows, and the verdict line."""
 
 from __future__ import annotations
 
-from autograd_conformance.summary import _table, detail, join_within, shorten
-from autograd_conformance.verdict import NOT_IN_TABLE, NOT_OBSERVED, Mismatch
+from pathlib import Path
+
+from autograd_conformance.outcome import RunOutcome
+from autograd_conformance.report import BaselineGap
+from autograd_conformance.result import ProbeResult
+from autograd_conformance.summary import _table, summary_lines, verdict_line
+from autograd_conformance.text import join_within, shorten
+from autograd_conformance.verdict import NOT_IN_TABLE, NOT_OBSERVED, Mismatch, detail
 
 
 def tensor(values):
@@ -45,3 +52,28 @@ def test_rows_stay_aligned_when_an_id_is_too_long():
     assert lines[2] == "fam/" + "l" * 80
     starts = {line.index("mismatch") if "mismatch" in line else line.index("drift") for line in lines[1:] if "d" in line[-2:]}
     assert len(starts) == 1, lines
+
+
+def _result(pid: str, verdict: str) -> ProbeResult:
+    return ProbeResult(pid, "fam", f"suites/test_fam.py::{pid.split('/')[1]}", verdict)
+
+
+def test_the_verdict_line_says_the_status_in_words_and_is_green_only_for_exit_0():
+    passing = RunOutcome(0, (_result("fam/a", "pass"), _result("fam/b", "skipped")), "2.13.0")
+    assert verdict_line(passing, 0) == ("autograd-conformance: PASS (exit 0): 1 probes conform to the table", True)
+    failing = RunOutcome(1, (_result("fam/a", "pass"), _result("fam/b", "mismatch"), _result("fam/c", "drift")),
+                         "2.13.0")
+    assert verdict_line(failing, 1) == ("autograd-conformance: FAIL (exit 1): autograd behaves differently: 2 of 3 "
+                                        "probes differ from the table (1 drift, 1 mismatch)", False)
+    assert verdict_line(passing, 4)[1] is False  # whatever the probes did, a non-zero status is never green
+    assert verdict_line(None, 5) == ("autograd-conformance: FAIL (exit 5): too few probes ran", False)
+
+
+def test_a_report_that_is_not_a_baseline_says_which_full_report_was_left():
+    outcome = RunOutcome(0, (_result("fam/a", "pass"),), "2.13.0", partial=True,
+                         gap=BaselineGap("partial", "a partial run (-k)"), report_path=Path("reports/r.partial.json"),
+                         baseline_path=Path("reports/r.json"))
+    lines = summary_lines(outcome)
+    assert lines[0] == "1 probes on torch 2.13.0: 1 pass; 0 stale rows (partial run: staleness not checked)"
+    assert lines[-2:] == ["report: reports/r.partial.json",
+                          "  (a partial run (-k): the full report reports/r.json is left as it was)"]

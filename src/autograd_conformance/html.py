@@ -12,15 +12,15 @@ import jinja2
 from markupsafe import Markup
 
 from .diff import CATEGORIES, Diff
-
-if TYPE_CHECKING:
-    from .changelog import Changelog
 from .facts import SEMANTIC, is_compared, kind_of
 from .report import Report
 from .repro import PRELUDE
 from .result import Location, ProbeResult
-from .summary import detail, shorten
-from .verdict import FAILING, SKIPPED, VERDICTS
+from .text import first_line, shorten
+from .verdict import FAILING, SKIPPED, VERDICTS, conformance_sentence, detail
+
+if TYPE_CHECKING:
+    from .changelog import Changelog
 
 
 @lru_cache(maxsize=1)
@@ -47,15 +47,11 @@ def _raw_asset(name: str) -> Markup:
 
 
 def report_verdict(report: Report) -> tuple[str, bool]:
-    """The verdict of a saved run, in words, and whether it is green."""
-    summary, ran = report.summary, sum(1 for p in report.probes if p.verdict != SKIPPED)
-    failing = {v: summary[v] for v in FAILING if summary.get(v)}
-    if not failing and not summary["stale"]:
-        return f"PASS — {ran} probes conform to the table", True
-    parts = [f"{sum(failing.values())} of {ran} probes differ from the table ("
-             + ", ".join(f"{n} {v}" for v, n in failing.items()) + ")"] if failing else []
-    if summary["stale"]:
-        parts.append(f"{summary['stale']} stale rows match no probe")
+    """The verdict of a saved run, in words (the terminal's sentence), and whether it is green."""
+    text, conform = conformance_sentence(p.verdict for p in report.probes)
+    if conform and not report.stale:
+        return f"PASS — {text}", True
+    parts = ([] if conform else [text]) + ([f"{len(report.stale)} stale rows match no probe"] if report.stale else [])
     return "FAIL — " + "; ".join(parts), False
 
 
@@ -73,7 +69,7 @@ def _gist(p: ProbeResult) -> str:
         first = p.mismatches[0]
         more = f" (+{len(p.mismatches) - 1} more)" if len(p.mismatches) > 1 else ""
         return f"{first.fact}: {detail(first)}{more}"
-    return shorten((p.message or "").strip().splitlines()[0] if (p.message or "").strip() else "", 140)
+    return shorten(first_line(p.message), 140)
 
 
 def render_report(report: Report) -> str:

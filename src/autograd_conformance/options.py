@@ -12,13 +12,14 @@ from typing import Any
 from . import devices, modes
 from .facts import GATES
 from .invariants import PROFILES
-from .record import INIT as RECORD_INIT
+from .errors import ConformanceError
+from .record import RecordPolicy
 from .probes import Suite, suites_for
 
 _RUN_NAME = re.compile(r"^[\w.+-]+$")
 
 
-class OptionError(ValueError):
+class OptionError(ConformanceError, ValueError):
     """An option or ini value that cannot be used; str() is one line naming it."""
 
 
@@ -45,7 +46,8 @@ OPTIONS: list[Option] = [
            "and facts the table lacks and never changes an existing fact; `all` also rewrites facts that differ "
            "(in the block in force); `init` is `new` that may create the table directory. Writes into the top "
            "table layer (yours), never into the installed bundled table",
-           metavar="[new|all|init]", kwargs={"nargs": "?", "const": "new", "choices": ("new", "all", "init")}),
+           metavar="[new|all|init]", kwargs={"nargs": "?", "const": RecordPolicy.NEW.value,
+                                        "choices": tuple(p.value for p in RecordPolicy)}),
     Option("--ac-expectations", "a table directory of your own, whose parent directory holds your probe modules "
            "(repeatable; later layers override earlier ones and the bundled table; the option is relative to "
            "where pytest starts, the ini value to the ini file)",
@@ -112,6 +114,9 @@ def options_markdown() -> str:
 
 @dataclass(frozen=True)
 class RunOptions:
+    """Every ``--ac-*`` option and ini value of one run, checked: where the suites, table and reports are,
+    what the run is called, which torch the table is resolved for, and how it judges and records."""
+
     root: Path
     #: The probe suites of this run: the bundled one first, then the team's; their tables are the layers.
     suites: tuple[Suite, ...]
@@ -119,7 +124,8 @@ class RunOptions:
     run_name: str
     torch_version: str
     table_version: str
-    record: str | None = None
+    #: What a record run may write (None: the run compares with the table).
+    record: RecordPolicy | None = None
     allow_missing: bool = False
     html: bool = True
     gate: str = "all"
@@ -190,7 +196,8 @@ class RunOptions:
         return cls(
             root=root, suites=suites, report_dir=report_dir, run_name=run_name, torch_version=torch_version,
             table_version=config.getoption("ac_torch_version") or torch_version,
-            record=config.getoption("ac_record"), allow_missing=bool(config.getoption("ac_allow_missing")),
+            record=RecordPolicy(config.getoption("ac_record")) if config.getoption("ac_record") else None,
+            allow_missing=bool(config.getoption("ac_allow_missing")),
             html=not config.getoption("ac_no_html"), gate=gate, min_probes=number("ac_min_probes", int),
             timeout=number("ac_timeout", float), hypothesis_profile=profile, requested_devices=requested,
             modes=selected_modes, compile_backend=backend,

@@ -18,19 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from . import __version__, devices
 from . import report as report_mod
-from .expectations import Entry, Table, TableError, check_torch_version
+from .changelog import timeline
+from .errors import ConformanceError, ProbeError
+from .expectations import Entry, Table, TableError
 from .files import write_atomic
 from .ids import without_mode
 from .normalize import normalize_message
-from .options import RECORD_INIT, OptionError, RunOptions, select_devices
-from .record import RecordSummary, record_run
-from .report import Report, RunInfo, StaleRow
+from .options import OptionError, RunOptions, select_devices
+from .outcome import RunOutcome
+from .probes import suite_of
+from .record import INIT, Recorder, RecordSummary
+from .releases import check_torch_version
+from .report import COMPARE, BaselineGap, Report, RunInfo, StaleRow, baseline_gap
 from .repro import module_source
 from .result import Expectation, ProbeResult
 from .stream import NullStream, Stream
-from .probes import suite_of
 from .verdict import CRASHED, ERROR, SKIPPED, TIMEOUT, explain, judge
 
 # Exit statuses CI can tell apart (pytest's own numbers where they fit):
@@ -55,7 +61,7 @@ def _installed_version(distribution: str) -> str | None:
         return None
 
 
-class SessionError(Exception):
+class SessionError(ConformanceError):
     """Options or a table that make the run impossible; str() is one line naming the option or file."""
 
 
@@ -69,14 +75,14 @@ def check_record_target(options: RunOptions) -> None:
         raise OptionError(f"--ac-record: the bundled table ({top.table_dir}) is part of the installed package and "
                           f"is never written; record into a table of your own: --ac-expectations=DIR "
                           f"--ac-record=init (see 'autograd-conformance init')")
-    if not top.table_dir.is_dir() and options.record != RECORD_INIT:
+    if not top.table_dir.is_dir() and options.record != INIT:
         raise OptionError(f"--ac-record: there is no table at {top.table_dir}; create it with --ac-record=init "
                           f"(or 'autograd-conformance init {top.directory}')")
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """What pytest knows about the invocation, for the report's run info."""
+    """What pytest knows about the invocation (its arguments, how many xdist workers), for the run info."""
 
     pytest_args: list[str] = field(default_factory=list)
     workers: int = 0
@@ -90,10 +96,10 @@ class ConformanceSession:
         self.table = table
         #: Rows are resolved for ``options.table_version``: each layer's for the nearest release it describes
         #: (``Table.version_for``); ``table_version`` and ``version_note`` say what the bundled table did.
-        self.table_version, self.version_note = table.nearest(options.table_version)
+        self.table_version, self.version_note = table.releases.nearest(options.table_version)
         #: What the run says about the table before its probes: the release note, then a sentence for each mode
         #: this run uses whose rows were recorded on other releases only.
-        self.notes = [n for n in (self.version_note, *(table.mode_note(m, options.table_version)
+        self.notes = [n for n in (self.version_note, *(table.releases.mode_note(m, options.table_version)
                                                         for m in options.modes)) if n]
         self.context = context or RunContext()
         self.results: dict[str, ProbeResult] = {}
@@ -101,11 +107,9 @@ class ConformanceSession:
         self.deselected = 0
         self.partial = False
         self.partial_reason: str | None = None
-        self.interrupted = False
-        self.exit_status: int | None = None
-        self.report_path: Path | None = None
-        self.record_summary: RecordSummary | None = None
         self.problems: list[str] = []
+        #: How the run ended, once ``finish`` has decided it.
+        self.outcome: RunOutcome | None = None
         #: Device availability reported by xdist workers (see ``available``).
         self.availability: dict[str, bool] = {}
         self.stream: Stream | NullStream | None = None
@@ -120,7 +124,7 @@ class ConformanceSession:
             check_torch_version(options.table_version)
             check_record_target(options)
             table = Table.load(options.table_dirs, options.table_version, options.root)
-        except (OptionError, TableError, ValueError) as exc:
+        except ConformanceError as exc:
             raise SessionError(str(exc)) from None
         return cls(options, table, context)
 
@@ -143,7 +147,22 @@ class ConformanceSession:
         """Mark in the stream that a probe starts, so a process that dies in it leaves its name."""
         self._stream().write("start", nodeid=nodeid)
 
-    def conclude(self, result: ProbeResult) -> str | None:
+    def settle(self, result: ProbeResult, raised: BaseException | None) -> str | None:
+        """Turn how a probe's call ended into its verdict: judged against the table when it ran to the end,
+        else skipped, timed out or broken (with the exception's text). Returns the failure text when a probe
+        that ran to the end fails the run, else None."""
+        if raised is None:
+            return self._judge(result)
+        if isinstance(raised, (pytest.skip.Exception, pytest.xfail.Exception)):
+            result.verdict, result.message, result.observation = SKIPPED, str(raised), {}
+        elif isinstance(raised, pytest.fail.Exception) and str(raised).startswith("Timeout"):
+            self.timed_out(result)  # pytest-timeout's signal method fails the probe with this text
+        else:
+            self.broke(result, "probe error" if isinstance(raised, ProbeError) else type(raised).__name__,
+                       str(raised))
+        return None
+
+    def _judge(self, result: ProbeResult) -> str | None:
         """Judge a probe that ran to the end: fill in expectation, mismatches and verdict; return the failure
         text when the probe fails the run, else None."""
         try:
@@ -216,7 +235,7 @@ class ConformanceSession:
             pytest_args=list(self.context.pytest_args), hypothesis={"profile": o.hypothesis_profile},
             table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
             table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
-            harness_version=__version__, mode="compare" if not o.record else f"record-{o.record}",
+            harness_version=__version__, run_kind=COMPARE if not o.record else f"record-{o.record}",
             modes=list(o.modes), compile_backend=o.compile_backend if "compile" in o.modes else None,
             partial=self.partial, partial_reason=self.partial_reason,
             started=self.started.isoformat(timespec="seconds"),
@@ -254,20 +273,18 @@ class ConformanceSession:
             info[name] = entry
         return info
 
-    def finish(self, status: int, interrupted: bool, stopped_early: bool) -> int:
+    def finish(self, status: int, interrupted: bool, stopped_early: bool) -> RunOutcome:
         """End the run given pytest's exit status: decide staleness, apply record mode, write the report;
-        returns the exit status of the run (also kept as ``exit_status``)."""
-        self.exit_status = status
+        returns how the run ended (also kept as ``outcome``), its exit status included."""
         if not self.results:
             if self.stream is not None:
                 self.stream.close(remove=True)
-            return status
+            return self._ended(status)
         if interrupted:
-            self.interrupted = True
             if self.stream is not None:
                 self.stream.write("interrupted")
                 self.stream.close(remove=False)
-            return status
+            return self._ended(status, interrupted=True)
         o = self.options
         self.partial_reason = o.narrowed_by or (
             f"{self.deselected} tests deselected" if self.deselected else None) or (
@@ -282,43 +299,57 @@ class ConformanceSession:
         if ran < o.min_probes:
             self.problems.append(f"only {ran} probes ran, fewer than the {o.min_probes} required (--ac-min-probes)")
             candidates.append(EXIT_TOO_FEW)
+        recorded = None
         if o.record:
             try:
-                self.record_summary = record_run(o.record_dir, self.table, list(self.results.values()),
-                                                 o.table_version, o.record)
+                recorder = Recorder.open(o.record_dir, o.record, o.table_version)
+                recorded = recorder.record(self.table, list(self.results.values()))
+                recorder.write(o.record_dir)
             except (ValueError, TableError) as exc:  # nothing was written: the files are written last
                 self.problems.append(f"record mode wrote nothing: {exc}")
                 candidates.append(EXIT_HARNESS)
+                recorded = None
             else:
-                if self.record_summary.kept_different:
+                if recorded.kept_different:
                     candidates.append(EXIT_DIFFERENT)
-        if not self._write_report():
+        report_path, html_path, written = self._write_report()
+        if not written:
             candidates.append(EXIT_HARNESS)
         if candidates:
             status = min([*candidates, *([status] if status in PRECEDENCE else [])], key=PRECEDENCE.index)
-        self.exit_status = status
-        return status
+        generated, absent = self.devices
+        return self._ended(status, record=recorded, report_path=report_path, html_path=html_path,
+                           generated=generated, absent=absent)
+
+    def _ended(self, status: int, interrupted: bool = False, record: RecordSummary | None = None,
+               report_path: Path | None = None, html_path: Path | None = None, generated: tuple[str, ...] = (),
+               absent: tuple[str, ...] = ()) -> RunOutcome:
+        o = self.options
+        self.outcome = RunOutcome(
+            status=status, results=tuple(self.results.values()), torch_version=o.torch_version,
+            notes=tuple(self.notes), stale=tuple(self.stale),
+            stale_reported_only=self.version_note is not None, problems=tuple(self.problems),
+            interrupted=interrupted, partial=self.partial, gap=self.gap,
+            report_path=report_path, html_path=html_path,
+            baseline_path=o.report_path, stream_path=self.stream.path if self.stream is not None else None,
+            record_policy=o.record, record=record, record_dir=o.record_dir if o.record else None, gate=o.gate,
+            generated=generated, absent=absent, modes=o.modes,
+            compile_backend=o.compile_backend if "compile" in o.modes else None)
+        return self.outcome
+
+    @property
+    def gap(self) -> BaselineGap | None:
+        """Why this run's report cannot stand for a full baseline (a recording run, a partial run, a run in
+        which probes crashed), or None; see ``report.baseline_gap``."""
+        return baseline_gap(COMPARE if not self.options.record else f"record-{self.options.record}", self.partial,
+                            self.partial_reason, sum(1 for r in self.results.values() if r.verdict == CRASHED))
 
     @property
     def report_name(self) -> str:
-        """The report's file stem: the run name, marked when the run cannot stand for a full baseline (a
-        partial run, a recording run, a run in which probes crashed), so it never replaces one."""
-        return self.options.run_name + (f".{self.report_kind}" if self.report_kind else "")
-
-    @property
-    def report_kind(self) -> str | None:
-        if self.options.record:
-            return "record"
-        if self.partial:
-            return "partial"
-        if any(r.verdict == CRASHED for r in self.results.values()):
-            return "crashed"
-        return None
-
-    @property
-    def baseline_path(self) -> Path:
-        """Where this run's full report is (left as it was when this run is not one)."""
-        return self.options.report_path
+        """The report's file stem: the run name, tagged when the run cannot stand for a full baseline, so it
+        never replaces one."""
+        gap = self.gap
+        return self.options.run_name + (f".{gap.tag}" if gap else "")
 
     def _stale_rows(self) -> list[StaleRow]:
         """Rows that matched no probe, among those whose probes all ran: rows of a family that ran, and every
@@ -347,16 +378,18 @@ class ConformanceSession:
                 continue
         return sources
 
-    def _write_report(self) -> bool:
+    def _write_report(self) -> tuple[Path | None, Path | None, bool]:
+        """Write the JSON report, then its page: (the report written, the page written, whether both were)."""
         for result in self.results.values():
             if result.verdict != SKIPPED:
-                result.timeline = [c.to_json() for c in self.table.timeline(result.id, result.table_device,
-                                                                                 result.mode)]
+                result.timeline = [c.timeline_json() for c in timeline(self.table, result.id, result.table_device,
+                                                                         result.mode)]
         report = Report(self.run_info(), list(self.results.values()), self.stale, self._sources())
         path = self.options.report_dir / f"{self.report_name}.json"
+        written: Path | None = None
         try:
             report_mod.write(path, report)
-            self.report_path = path
+            written = path
             if self.options.html:
                 from .html import render_report
 
@@ -365,10 +398,5 @@ class ConformanceSession:
                 self.stream.close(remove=True)
         except (OSError, report_mod.ReportError) as exc:
             self.problems.append(f"cannot write report {path}: {exc}")
-            return False
-        return True
-
-    def summary_lines(self) -> list[str]:
-        from .summary import summary_lines
-
-        return summary_lines(self)
+            return written, None, False
+        return written, path.with_suffix(".html") if self.options.html else None, True

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
 from .expectations import Resolved
 from .facts import GATE_ALL, SEMANTIC, fails_gate, is_compared, is_wording, kind_of
+from .text import counted, join_within, shorten
 
 PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED = "pass", "mismatch", "drift", "missing", "error", "skipped"
 CRASHED, TIMEOUT = "crashed", "timeout"
@@ -25,6 +27,9 @@ NOT_OBSERVED = "not observed"
 
 @dataclass
 class Mismatch:
+    """One fact that differs from the table: expected and observed values, its kind, the row in force, and a
+    note when one side is missing (``NOT_IN_TABLE``, ``NOT_OBSERVED``)."""
+
     fact: str
     kind: str
     expected: Any
@@ -38,6 +43,8 @@ class Mismatch:
 
 @dataclass
 class Verdict:
+    """The verdict of one probe (one of ``VERDICTS``) and the facts that differ."""
+
     status: str
     mismatches: list[Mismatch]
 
@@ -228,3 +235,41 @@ def explain(probe_id: str, verdict: Verdict, observed: dict[str, Any] | None = N
             lines.append(f"  {name} [{kind_of(name)}]:")
             lines.extend(f"    {line}" for line in text.splitlines())
     return "\n".join(lines)
+
+
+#: The widest a one-line mismatch gets in the terminal summary and on the pages.
+DETAIL_WIDTH = 110
+
+
+def detail(m: Mismatch) -> str:
+    """One mismatch as a line: pinpointed where it can be, both sides always visible."""
+    if m.note == NOT_IN_TABLE:
+        return "(not in table) observed " + shorten(show(m.observed), DETAIL_WIDTH - 24)
+    if m.note == NOT_OBSERVED:
+        return f"expected {shorten(show(m.expected), DETAIL_WIDTH - 30)} (not observed)"
+    pinpointed = differences(m.expected, m.observed)
+    if pinpointed:
+        return join_within(pinpointed, DETAIL_WIDTH)
+    half = (DETAIL_WIDTH - 3) // 2
+    return f"{shorten(show(m.expected), half)} → {shorten(show(m.observed), half)}"
+
+
+def failing_counts(verdicts: Iterable[str]) -> dict[str, int]:
+    """How many probes have each failing verdict, in verdict-name order (only those that occur)."""
+    counts: dict[str, int] = {}
+    for verdict in verdicts:
+        if verdict in FAILING:
+            counts[verdict] = counts.get(verdict, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def conformance_sentence(verdicts: Iterable[str]) -> tuple[str, bool]:
+    """The verdict of a set of probes in words, shared by the terminal's last line and the report page: ``N
+    probes conform to the table`` or ``K of N probes differ from the table (a mismatch, b drift)`` (skipped
+    probes not counted), and whether they all conform."""
+    verdicts = list(verdicts)
+    ran = sum(1 for v in verdicts if v != SKIPPED)
+    failing = failing_counts(verdicts)
+    if not failing:
+        return f"{ran} probes conform to the table", True
+    return f"{sum(failing.values())} of {ran} probes differ from the table ({counted(failing)})", False
