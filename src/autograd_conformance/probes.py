@@ -70,6 +70,15 @@ def bundled_suite() -> Suite | None:
     return Suite(directory, directory / TABLE_DIR_NAME, bundled=True)
 
 
+def default_table() -> Path:
+    """The table the commands read by default: ./suites/expectations in a checkout, else the bundled one."""
+    here = Path("suites") / TABLE_DIR_NAME
+    if here.is_dir():
+        return here
+    suite = bundled_suite()
+    return suite.table_dir if suite is not None else here
+
+
 def suites_for(table_dirs: list[Path]) -> list[Suite]:
     """The bundled suite, then one suite per configured table directory (its parent holds the probes)."""
     found: list[Suite] = []
