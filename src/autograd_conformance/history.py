@@ -10,15 +10,19 @@ are removed before the next release is installed.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.version import Version
+
+from .errors import ConformanceError
 
 #: The latest patch of every torch 2.x minor release that installs for Python 3.11.
 RELEASES = ("2.0.1", "2.1.2", "2.2.2", "2.3.1", "2.4.1", "2.5.1", "2.6.0", "2.7.1", "2.8.0", "2.9.1", "2.10.0",
@@ -27,12 +31,15 @@ RELEASES = ("2.0.1", "2.1.2", "2.2.2", "2.3.1", "2.4.1", "2.5.1", "2.6.0", "2.7.
 NUMPY_1_ONLY = "compiled using NumPy 1.x"
 
 
-class HistoryError(Exception):
+class HistoryError(ConformanceError):
     """A step that failed; str() says which release and command."""
 
 
 @dataclass
 class Outcome:
+    """One release's suite run: its report, how many probes ran, how long install and run took, which NumPy
+    it needed, and the probes that broke."""
+
     release: str
     report: Path
     probes: int
@@ -45,6 +52,9 @@ class Outcome:
 
 @dataclass
 class Plan:
+    """What a history run does: the checkout to install, where environments and reports go, which releases,
+    how many workers, and whether downloads are kept between releases."""
+
     project: Path
     work: Path
     reports: Path
@@ -52,11 +62,35 @@ class Plan:
     workers: str = "2"
     keep_cache: bool = False
     find_links: list[str] = field(default_factory=list)
-    log: object = print
+    log: Callable[[str], None] = functools.partial(print, flush=True)
 
     @property
     def uv(self) -> str | None:
         return shutil.which("uv")
+
+    @property
+    def table_dir(self) -> Path:
+        """The bundled suite's table in the checkout, which the history is recorded into."""
+        from .probes import TABLE_DIR_NAME
+
+        return self.project / "suites" / TABLE_DIR_NAME
+
+    @classmethod
+    def in_checkout(cls, work: Path, reports: Path, releases: str | None, workers: str, keep_cache: bool,
+                    find_links: list[str] | None) -> "Plan":
+        """The plan for this checkout's bundled suite (an installed package's table is read-only: refused),
+        with ``work`` and ``reports`` made; ``releases`` comma-separated (default: ``RELEASES``)."""
+        from .probes import bundled_suite
+
+        suite = bundled_suite()
+        if suite is None or suite.installed:
+            raise HistoryError("history records the bundled suite's table in a checkout (pip install -e .); this "
+                               "package is installed, its table is read-only")
+        work, reports = work.resolve(), reports.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        reports.mkdir(parents=True, exist_ok=True)
+        return cls(suite.directory.parent, work, reports, tuple(releases.split(",")) if releases else RELEASES,
+                   workers, keep_cache, find_links or pip_find_links())
 
 
 #: A release's suite run that takes longer than this is stopped (a hung run must not stall the other releases).
@@ -166,3 +200,40 @@ def record(table_dir: Path, reports: list[Path], releases: list[str]) -> str:
     return (f"{len(summary.added_rows)} rows added, {len(summary.changed_rows)} rows changed, "
             f"{summary.blocks_written} conditioned blocks written in {len(summary.files)} files; "
             f"described: {', '.join(described)}")
+
+
+def run_all(plan: Plan, reuse: bool = False, record_after: bool = True) -> None:
+    """The whole loop: every release's suite run (a failed release does not stop the others), then, when all
+    ran clean, the reports merged into the table; progress goes to ``plan.log``. Raises HistoryError naming
+    every failed release and broken probe run (nothing is recorded then)."""
+    log = plan.log
+    log(f"history: {len(plan.releases)} torch releases, {'uv' if plan.uv else 'pip'}, reports in {plan.reports}")
+    started = time.perf_counter()
+    outcomes, broken, failed = [], 0, []
+    for release in plan.releases:
+        kept = plan.reports / f"torch-{release}.json"
+        if reuse and kept.exists():
+            log(f"  torch {release}: kept the report already there")
+            outcomes.append(kept)
+            continue
+        try:
+            out = run_release(plan, release)
+        except HistoryError as exc:  # the other releases still run: one pass shows every problem
+            log(f"  torch {release}: FAILED: {exc}")
+            failed.append(release)
+            continue
+        outcomes.append(out.report)
+        log(f"  torch {release}: {out.probes} probes in {out.seconds:.0f} s (install {out.install_seconds:.0f} s, "
+            f"{out.numpy}){f'; {len(out.broken)} broke' if out.broken else ''}")
+        for line in out.broken:
+            log(f"    broke: {line}")
+        broken += len(out.broken)
+    if failed or broken:
+        raise HistoryError(f"{len(failed)} releases failed ({', '.join(failed) or 'none'}) and {broken} probe runs "
+                           f"broke (listed above): fix them, then run again (--reuse keeps the good reports); "
+                           f"nothing recorded")
+    if not record_after:
+        log(f"history: done in {time.perf_counter() - started:.0f} s; not recorded (--no-record)")
+        return
+    log(f"history: recorded into {plan.table_dir}: {record(plan.table_dir, outcomes, list(plan.releases))}")
+    log(f"history: done in {time.perf_counter() - started:.0f} s")
