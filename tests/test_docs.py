@@ -62,3 +62,18 @@ def test_the_example_workflow_uses_only_the_installed_package():
     text = (ROOT / ".github" / "workflows" / "conformance.yml").read_text()
     assert "autograd-conformance run" in text and "pip install" in text
     assert not re.search(r"\btox\b|suites/|pip install -e", text), "the example must not need this repository"
+
+
+def test_readme_layout_is_the_package_docstrings():
+    from tests.layout import layout_markdown
+
+    inside = re.search(r"<!-- layout:.*?-->\n(.*?)\n<!-- /layout -->", README, re.S).group(1)
+    assert inside == layout_markdown(), "README's Layout section is out of date: paste `python tests/layout.py`"
+
+
+def test_the_maintainers_guide_names_only_modules_that_exist():
+    from tests.layout import MODULES
+
+    guide = (ROOT / "src" / "autograd_conformance" / "README.md").read_text()
+    named = set(re.findall(r"`(\w+)\.py`", guide)) - {"__init__"}
+    assert named and not named - MODULES, f"the guide names modules that do not exist: {sorted(named - MODULES)}"

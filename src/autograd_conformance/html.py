@@ -12,7 +12,7 @@ import jinja2
 from markupsafe import Markup
 
 from .diff import CATEGORIES, Diff
-from .facts import SEMANTIC, is_compared, kind_of
+from .facts import SEMANTIC, is_compared, is_wording, kind_of
 from .report import Report
 from .repro import PRELUDE
 from .result import Location, ProbeResult
@@ -155,7 +155,7 @@ def render_changelog(log: "Changelog") -> str:
     bars = []
     for family, items in groups.items():
         per_boundary = [((a, b), sum(1 for i in items if (i.before_release, i.after_release) == (a, b)),
-                         any(i.kind != "text" for i in items if (i.before_release, i.after_release) == (a, b)))
+                         any(not is_wording(i.kind) for i in items if (i.before_release, i.after_release) == (a, b)))
                         for a, b in log.boundaries]
         bars.append((family, per_boundary, len(items)))
     return _env().get_template("changelog.html.j2").render(
@@ -195,7 +195,7 @@ def render_matrix(reports: list[Report], links: list[str | None]) -> str:
                     cells[change.family]["changed"] += 1
             for what, items in (("added", diff.added), ("removed", diff.removed)):
                 for p in items:
-                    changes.setdefault(p.section, []).append((p.id, f"(probe {what})", "semantic", "", ""))
+                    changes.setdefault(p.section, []).append((p.id, f"(probe {what})", SEMANTIC, "", ""))
                     if p.section in cells:
                         cells[p.section]["changed"] += 1
         families.update(cells)

@@ -12,6 +12,8 @@ from __future__ import annotations
 MODES = ("eager", "compile")
 #: The mode every table row describes first: a ``mode`` block states how another mode differs from it.
 REFERENCE = "eager"
+#: The mode that runs a probe's scenario under ``torch.compile`` (with a backend, ``BACKENDS``).
+COMPILE = "compile"
 #: The torch.compile backends a run may ask for: ``aot_eager`` needs no C++ toolchain, ``inductor`` does.
 BACKENDS = ("aot_eager", "eager", "inductor")
 DEFAULT_BACKEND = "aot_eager"

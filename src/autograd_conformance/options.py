@@ -148,6 +148,11 @@ class RunOptions:
         return [s.table_dir for s in self.suites]
 
     @property
+    def backend_in_use(self) -> str | None:
+        """The torch.compile backend, where the run uses compile mode (else None)."""
+        return self.compile_backend if modes.COMPILE in self.modes else None
+
+    @property
     def record_dir(self) -> Path:
         """Where record mode writes: the top layer (the team's own table when it has one)."""
         return self.suites[-1].table_dir

@@ -236,7 +236,7 @@ class ConformanceSession:
             table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
             table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
             harness_version=__version__, run_kind=COMPARE if not o.record else f"record-{o.record}",
-            modes=list(o.modes), compile_backend=o.compile_backend if "compile" in o.modes else None,
+            modes=list(o.modes), compile_backend=o.backend_in_use,
             partial=self.partial, partial_reason=self.partial_reason,
             started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -334,7 +334,7 @@ class ConformanceSession:
             baseline_path=o.report_path, stream_path=self.stream.path if self.stream is not None else None,
             record_policy=o.record, record=record, record_dir=o.record_dir if o.record else None, gate=o.gate,
             generated=generated, absent=absent, modes=o.modes,
-            compile_backend=o.compile_backend if "compile" in o.modes else None)
+            compile_backend=o.backend_in_use)
         return self.outcome
 
     @property
