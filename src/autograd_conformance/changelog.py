@@ -101,6 +101,9 @@ def timeline(table: Table, probe_id: str, device: str, mode: str = modes.REFEREN
 
 @dataclass
 class Changelog:
+    """The changes the table states between consecutive described releases from ``start`` to ``end``, and per
+    release how another execution mode differs from eager."""
+
     described: list[str]
     start: str
     end: str

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from . import transport
-from .probes import Suite, suite_of
+from .probes import Suite, suite_module
 from .session import ConformanceSession
 from .summary import summary_lines, verdict_line
 
@@ -78,10 +78,9 @@ class ResultCollector:
             self.activate()
 
     def _probe_nodeid(self, nodeid: str) -> bool:
-        file = nodeid.partition("::")[0]
-        root, invocation = Path(self.config.rootpath), Path(self.config.invocation_params.dir)
-        bases = [root, invocation, *(s.directory for s in self.suites)]
-        return any(suite_of(base / file, self.suites) is not None and (base / file).is_file() for base in bases)
+        bases = [Path(self.config.rootpath), Path(self.config.invocation_params.dir),
+                 *(s.directory for s in self.suites)]
+        return suite_module(nodeid.partition("::")[0], bases, self.suites) is not None
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         conformance = self.session()

@@ -15,6 +15,9 @@ from .verdict import SKIPPED, equal, show
 
 @dataclass
 class FactChange:
+    """One fact that two runs observed differently (or only one of them observed), and whether each run's table
+    accepted its value."""
+
     fact: str
     kind: str
     before: Any
@@ -43,6 +46,8 @@ CATEGORIES = {"new-semantic": "new behaviour", "new-text": "new wording", "accep
 
 @dataclass
 class ProbeChange:
+    """A probe that both runs ran whose facts differ: its verdicts in both runs and the facts that changed."""
+
     id: str
     #: The section pages group the probe under: its family, and its mode where that is not eager.
     family: str
@@ -64,6 +69,8 @@ class ProbeChange:
 
 @dataclass
 class Diff:
+    """Two runs compared: probes added, removed and changed, and the facts ignored."""
+
     before: RunInfo
     after: RunInfo
     added: list[ProbeResult] = field(default_factory=list)

@@ -41,6 +41,8 @@ JSON = "json"
 
 @dataclass(frozen=True)
 class FactSpec:
+    """One declared fact attribute: its name pattern, value type, kind and what it means."""
+
     attribute: str
     type: str
     kind: str

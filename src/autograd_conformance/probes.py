@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import sysconfig
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,16 @@ def suite_of(path: Path, suites: list[Suite]) -> Suite | None:
     """The suite a file belongs to (the innermost one, if suites nest)."""
     inside = [s for s in suites if s.contains(path)]
     return max(inside, key=lambda s: len(s.directory.parts)) if inside else None
+
+
+def suite_module(file: str, bases: Iterable[Path], suites: list[Suite]) -> Path | None:
+    """The probe module a node id's file part names (relative to one of ``bases``: the rootdir, where pytest
+    started, a suite's directory or the one above it), or None when it names no module of a suite."""
+    for base in bases:
+        path = (Path(base) / file).resolve()
+        if path.is_file() and suite_of(path, suites) is not None:
+            return path
+    return None
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ CLASSES = (DIFFERENTIABLE, ZERO_GRADIENT, NON_DIFFERENTIABLE, NOT_IMPLEMENTED)
 
 @dataclass(frozen=True, repr=False)
 class Op:
+    """An op of the registry: how to call it, its declared autograd class and what it saves for backward."""
+
     id: str
     fn: Callable[[torch.Tensor], torch.Tensor]
     klass: str

@@ -97,9 +97,10 @@ class ProbeRunner:
 def _unjudged(item: pytest.Item, rep: pytest.TestReport) -> ProbeResult:
     """The result of a probe whose call never reached the judge: skipped or failed in its set-up (or a call
     another plugin ended first)."""
+    verdict, message = ERROR, str(rep.longrepr)
     if rep.when == "setup" and rep.skipped:
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
-        return items.result_of(item, SKIPPED, message=reason.removeprefix("Skipped: "))
-    if rep.when == "setup":
-        return items.result_of(item, ERROR, message=f"set-up failed: {rep.longreprtext.strip().splitlines()[-1]}")
-    return items.result_of(item, ERROR, message=str(rep.longrepr))
+        verdict, message = SKIPPED, reason.removeprefix("Skipped: ")
+    elif rep.when == "setup":
+        message = f"set-up failed: {rep.longreprtext.strip().splitlines()[-1]}"
+    return items.result_of(item, verdict, message=message)

@@ -30,7 +30,7 @@ from .ids import without_mode
 from .normalize import normalize_message
 from .options import OptionError, RunOptions, select_devices
 from .outcome import RunOutcome
-from .probes import suite_of
+from .probes import suite_module
 from .record import INIT, Recorder, RecordSummary
 from .releases import check_torch_version
 from .report import COMPARE, BaselineGap, Report, RunInfo, StaleRow, baseline_gap
@@ -110,6 +110,7 @@ class ConformanceSession:
         self.problems: list[str] = []
         #: How the run ended, once ``finish`` has decided it.
         self.outcome: RunOutcome | None = None
+        self._modules: dict[str, Path | None] = {}
         #: Device availability reported by xdist workers (see ``available``).
         self.availability: dict[str, bool] = {}
         self.stream: Stream | NullStream | None = None
@@ -131,13 +132,13 @@ class ConformanceSession:
     # --- during the run ----------------------------------------------------------------------------------
 
     def module_path(self, file: str) -> Path | None:
-        """The probe module a node id's or a result's file names, wherever pytest was started from."""
-        suites = self.options.suites
-        for base in (self.options.root, *(s.directory for s in suites), *(s.directory.parent for s in suites)):
-            path = (base / file).resolve()
-            if path.is_file() and suite_of(path, list(suites)) is not None:
-                return path
-        return None
+        """The probe module a node id's or a result's file names, wherever pytest was started from (asked once
+        per file)."""
+        if file not in self._modules:
+            suites = self.options.suites
+            bases = (self.options.root, *(s.directory for s in suites), *(s.directory.parent for s in suites))
+            self._modules[file] = suite_module(file, bases, list(suites))
+        return self._modules[file]
 
     def owns(self, nodeid: str) -> bool:
         """Whether a node id is a test in a probe suite (for results of workers that died)."""

@@ -9,12 +9,12 @@ them between disk and dicts.
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from .errors import ConformanceError
+from .facts import canonical
 from .files import write_atomic
 
 WHEN = "when"
@@ -136,11 +136,8 @@ def toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if math.isnan(value):
-            return '"nan"'
-        if math.isinf(value):
-            return '"inf"' if value > 0 else '"-inf"'
-        return repr(value)
+        special = canonical(value)  # non-finite floats are written as the fact vocabulary encodes them
+        return _toml_str(special) if isinstance(special, str) else repr(value)
     if isinstance(value, str):
         return _toml_str(value)
     if isinstance(value, (list, tuple)):
