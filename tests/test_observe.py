@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 
+from autograd_conformance.errors import StateLeak
 from autograd_conformance.observe import Observation, ProbeError, probe_context, tensor_fact
 
 
@@ -55,14 +56,35 @@ def test_cpp_warn_once_is_seen_every_time_inside_a_probe_context():
     assert "create_graph=True will create a reference cycle" in seen[0][0]
 
 
-def test_probe_context_restores_global_modes():
+def test_probe_context_names_what_a_probe_leaves_changed_and_puts_it_back():
     before = (torch.is_grad_enabled(), torch.is_warn_always_enabled(), torch.get_default_dtype())
-    with probe_context():
-        torch.set_grad_enabled(False)
-        torch.set_default_dtype(torch.float64)
-        torch.set_anomaly_enabled(True)
+    with pytest.raises(StateLeak) as leak:
+        with probe_context():
+            torch.set_grad_enabled(False)
+            torch.set_default_dtype(torch.float64)
+            torch.set_anomaly_enabled(True)
+    assert leak.value.leaks == ["grad mode: False (expected True)",
+                                "anomaly mode (enabled, check_nan): (True, True) (expected (False, True))",
+                                "default dtype: 'torch.float64' (expected 'torch.float32')"]
     assert (torch.is_grad_enabled(), torch.is_warn_always_enabled(), torch.get_default_dtype()) == before
     assert not torch.is_anomaly_enabled()
+
+
+def test_a_probe_that_cleans_up_after_itself_leaks_nothing():
+    with probe_context():
+        with torch.no_grad(), torch.autograd.graph.save_on_cpu():
+            torch.ones(1)
+        torch.set_default_dtype(torch.float64)
+        torch.set_default_dtype(torch.float32)
+
+
+def test_os_exit_inside_a_probe_is_stopped():
+    import os
+
+    with pytest.raises(SystemExit, match=r"the probe called os._exit\(3\)"):
+        with probe_context():
+            os._exit(3)
+    assert os._exit.__name__ == "_exit"  # the real one is back
 
 
 def test_probe_context_seeds_the_rng():

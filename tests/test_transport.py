@@ -33,10 +33,11 @@ def test_an_xdist_crash_report_is_recognised_and_nothing_else_is():
 
 
 def test_a_worker_says_which_devices_the_machine_has_only_when_it_ran_probes():
-    config = SimpleNamespace(workeroutput={})
+    config = SimpleNamespace(workeroutput={}, stash={})
     transport.WorkerChannel(lambda: False).pytest_sessionfinish(SimpleNamespace(config=config))
     assert config.workeroutput == {}
     transport.WorkerChannel(lambda: True).pytest_sessionfinish(SimpleNamespace(config=config))
     found = transport.availability_of(SimpleNamespace(workeroutput=config.workeroutput))
     assert found["cpu"] is True and set(found) == {"cpu", "cuda", "mps"}
+    assert transport.import_leaks_of(SimpleNamespace(workeroutput=config.workeroutput)) == []
     assert transport.availability_of(SimpleNamespace()) is None

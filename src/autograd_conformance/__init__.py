@@ -7,10 +7,11 @@ Vocabulary and policy
     ``facts`` (fact names, value types, kinds and the kind policy: what is compared, what is wording, what
     fails a gate), ``devices`` (the device names, the reference device, availability), ``modes`` (the execution
     modes, eager and compile, and how ids name them), ``normalize`` (message clean-up), ``ids`` (probe ids and
-    record keys), ``files`` (atomic writes), ``errors`` (``ConformanceError``, the base of every error the
-    harness reports, and ``ProbeError``), ``text`` (text helpers: shortening, joining, counting).
+    record keys), ``files`` (atomic writes, files committed together, directory locks), ``errors`` (``ConformanceError``, the base of every error the
+    harness reports, ``ProbeError`` and ``StateLeak``), ``text`` (text helpers: shortening, joining, counting).
 Probe-facing: what probe modules import
-    ``observe`` (the ``Observation`` recorder and the probe context), ``compiled`` (compile mode: a probe run
+    ``observe`` (the ``Observation`` recorder and the probe context), ``isolation`` (torch's process-wide
+    state: known before each probe, checked after it, put back), ``compiled`` (compile mode: a probe run
     under torch.compile, observed by a ``CompiledObservation``), ``dimensions`` (shared dtype and grad-mode
     parametrize lists), ``registry`` (ops with their declared autograd class), ``invariants`` (hypothesis
     properties inside probes), ``opdb`` (torch's OpInfo database, imported without side effects).

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from . import transport
-from .probes import Suite, suite_module
-from .session import ConformanceSession
+from .probes import IMPORT_LEAKS, Suite, suite_module
+from .session import ConformanceSession, SessionError
 from .summary import summary_lines, verdict_line
 
 
@@ -40,6 +40,14 @@ class ResultCollector:
         if (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
             self.previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+    def collected(self, session: ConformanceSession, nodeids: list[str]) -> None:
+        """The run collected these probes: each will get a verdict, and each must resolve against the table
+        (a broken table stops the run before any probe runs)."""
+        try:
+            session.expect(nodeids)
+        except SessionError as exc:
+            raise pytest.UsageError(f"autograd-conformance: {exc}") from None
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         """Mark in the stream that a probe starts (here or on a worker), so a process that dies in it leaves its
@@ -70,12 +78,17 @@ class ResultCollector:
         session = self.session()
         if session is not None and found:
             session.availability.update(found)
+        if session is not None:
+            session.import_leaks.update(transport.import_leaks_of(node))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """The controller of an xdist run learns from a worker's collection whether probes will run."""
         if self.session() is None and any(self._probe_nodeid(i) for i in ids):
             self.activate()
+        session = self.session()
+        if session is not None:
+            self.collected(session, [i for i in ids if session.owns(i)])
 
     def _probe_nodeid(self, nodeid: str) -> bool:
         bases = [Path(self.config.rootpath), Path(self.config.invocation_params.dir),
@@ -87,6 +100,7 @@ class ResultCollector:
         if conformance is None:
             return
         self.pytest_session = session
+        conformance.import_leaks.update(session.config.stash.get(IMPORT_LEAKS, []))
         outcome = conformance.finish(int(exitstatus), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
                                      stopped_early=bool(session.shouldstop or session.shouldfail))
         session.exitstatus = outcome.status

@@ -14,7 +14,10 @@ Each probe starts from fresh dynamo caches (``torch._dynamo.reset()``), so its f
 probes ran before it in the process (order, ``-n``). A compiled scenario that fails can leave the dispatcher's
 thread-local key sets changed (on 2.13, a failed aot_eager compile inside ``inference_mode`` leaves the
 PythonDispatcher key on, and every later operation in the thread raises an INTERNAL ASSERT): that is recorded
-as ``dispatcher_state.same = false``, and the key sets are put back before the next probe.
+as ``dispatcher_state.same = false``. Any other piece of torch's process-wide state the compiled scenario left
+changed (``isolation``: a grad mode dynamo set at a graph break and never set back, autograd's multithreading
+flag after a failed compile) is recorded by name as ``process_state.value``. Both are put back before the probe
+ends: they are torch's facts, not a leak of the probe.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import torch
 
+from . import isolation
 from .modes import DEFAULT_BACKEND
 from .normalize import normalize_message
 from .observe import Observation, ProbeError
@@ -33,6 +37,8 @@ from .observe import Observation, ProbeError
 SCENARIO = "scenario"
 #: The fact recorded (false) when the compiled scenario left the dispatcher's thread-local key sets changed.
 DISPATCHER_STATE = "dispatcher_state.same"
+#: The fact recorded when the compiled scenario left other process-wide state changed: the pieces' names.
+PROCESS_STATE = "process_state.value"
 
 
 def _eager(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,7 +82,7 @@ def call(probe: Callable[..., Any], kwargs: dict[str, Any], obs: CompiledObserva
     """Run a probe function compiled as a whole, from fresh dynamo caches; an exception escaping the compiled
     scenario becomes ``scenario.raises``/``scenario.message`` (ProbeError and pytest's outcomes propagate)."""
     torch._dynamo.reset()
-    keys = _dispatch_keys()
+    keys, state = _dispatch_keys(), isolation.snapshot()
     # torch.compile's structured trace (for tlparse) logs at DEBUG; pytest >= 9 captures it even though the
     # logger does not propagate, and a failing probe's report would show hundreds of empty DEBUG lines.
     trace = logging.getLogger("torch.__trace")
@@ -93,4 +99,8 @@ def call(probe: Callable[..., Any], kwargs: dict[str, Any], obs: CompiledObserva
         if _dispatch_keys() != keys:
             _restore_dispatch_keys(keys)
             Observation.fact(obs, DISPATCHER_STATE, False)
+        changed = isolation.changed(state, isolation.snapshot())
+        if changed:
+            isolation.apply(state)
+            Observation.fact(obs, PROCESS_STATE, changed)
         torch._dynamo.reset()

@@ -16,3 +16,12 @@ class ConformanceError(Exception):
 class ProbeError(RuntimeError):
     """The probe itself is wrong (an undeclared fact, a fact recorded twice with different values): a verdict
     of ``error`` for that probe, not an error of the run."""
+
+
+class StateLeak(ProbeError):
+    """A probe (or a probe module's import) left torch's process-wide state changed: the probe's verdict is
+    ``leaked``, naming each piece of state and its value; the state is put back."""
+
+    def __init__(self, leaks: list[str]) -> None:
+        self.leaks = leaks
+        super().__init__("left torch's state changed: " + "; ".join(leaks))

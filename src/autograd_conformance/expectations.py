@@ -33,7 +33,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from . import devices, modes
-from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, spec_of
+from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, compile_match, spec_of
+from .files import JOURNAL, DirectoryLock, recover
 from .ids import without_mode
 from .keyindex import KeyIndex, is_pattern, key_matches, used_by
 from .releases import Releases, torch_release
@@ -182,9 +183,10 @@ def _canonical_expected(file: str, key: str, name: str, value: Any) -> Any:
             if not isinstance(v["match"], str):
                 raise TableError(file, key, f"fact {name!r}: match must be a string, got {v['match']!r}")
             try:
-                re.compile(v["match"])
-            except re.error as exc:
-                raise TableError(file, key, f"fact {name!r}: regex {v['match']!r} does not compile: {exc}") from None
+                compile_match(v["match"])
+            except Exception as exc:  # noqa: BLE001 - re2.error, or TypeError/ValueError on odd input
+                raise TableError(file, key, f"fact {name!r}: regex {v['match']!r} is not one the linear-time "
+                                            f"matcher (RE2) accepts: {exc} (no backreferences or lookaround)") from None
             return "<matched text>"
         if isinstance(v, list):
             return [strip_matchers(x) for x in v]
@@ -265,6 +267,8 @@ class Table:
         self.releases = releases or Releases()
         self.digest = digest
         self.files = files
+        #: Files of an interrupted record commit that loading the table completed (``files.recover``).
+        self.recovered: list[str] = []
         self._index = KeyIndex(entries, lambda e: e.key)
 
     @property
@@ -282,9 +286,13 @@ class Table:
         files: list[Path] = []
         described: dict[int, list[Version]] = {}
         mode_recorded: dict[int, dict[str, list[Version]]] = {}
+        recovered: list[str] = []
         for layer, path_dir in enumerate(directories):
             if layer:
                 digest.update(b"\0layer\0")
+            if (path_dir / JOURNAL).is_file():  # a record run was stopped between its files: complete it
+                with DirectoryLock(path_dir):
+                    recovered += [f"{_label(path_dir / n, root)}" for n in recover(path_dir)]
             releases = path_dir / RELEASES_FILE
             label = _label(releases, root)
             for text in load_releases(path_dir, label):
@@ -306,6 +314,7 @@ class Table:
                 files.append(path)
         releases = Releases(described, mode_recorded[min(mode_recorded)] if mode_recorded else {})
         table = cls(directories, entries, digest.hexdigest(), files, releases)
+        table.recovered = recovered
         table.check_conflicts(torch_version)
         return table
 

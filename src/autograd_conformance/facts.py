@@ -189,3 +189,19 @@ def vocabulary_markdown() -> str:
     for spec in sorted(_SPECS, key=lambda s: s.attribute):
         lines.append(f"| `{spec.attribute}` | {spec.type} | {spec.kind} | {spec.meaning} |")
     return "\n".join(lines)
+
+
+def compile_match(pattern: str) -> Any:
+    """A ``{ match = "..." }`` regex compiled by RE2, a linear-time engine (a catastrophic pattern such as
+    ``(a+)+$`` cannot hang a run), with ``.`` matching newlines as Python's ``re.DOTALL`` does. RE2 has no
+    backreferences or lookaround: such a pattern raises ``re2.error`` (the table names its file and key)."""
+    import re2
+
+    options = re2.Options()
+    options.dot_nl = True
+    options.log_errors = False  # the table's error names the file and key; RE2's own log would only repeat it
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise ValueError(reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)) from None

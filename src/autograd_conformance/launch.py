@@ -39,6 +39,21 @@ def run(pytest_args: list[str]) -> int:
     ini = Path(__file__).with_name("conformance.ini")
     argv = ["-p", "autograd_conformance.plugin", "-c", str(ini), "--rootdir", str(suite.directory.parent),
             "-o", f"cache_dir={here / '.pytest_cache'}"]
+    pytest_args = _joined(pytest_args)
     if not any(a == "--ac-report-dir" or a.startswith("--ac-report-dir=") for a in pytest_args):
         argv.append(f"--ac-report-dir={here / 'reports'}")
     return int(pytest.main([*argv, str(suite.directory), *pytest_args]))
+
+
+def _joined(args: list[str]) -> list[str]:
+    """``--ac-report-dir DIR`` as ``--ac-report-dir=DIR`` (and so for every path option): pytest would read a
+    separate DIR as a path to test while it finds its rootdir."""
+    from .options import PATH_OPTIONS
+
+    out: list[str] = []
+    for arg in args:
+        if out and out[-1] in PATH_OPTIONS and not arg.startswith("-"):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out

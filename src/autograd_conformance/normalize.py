@@ -28,4 +28,14 @@ def normalize_message(text: str) -> str:
     text = _CARETS.sub("", text)
     text = _HEX.sub("0x…", text)
     lines = [line.rstrip() for line in text.strip().splitlines()]
-    return "\n".join(lines)
+    return legible("\n".join(lines))
+
+
+def legible(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (an undecodable byte in an exception message) becomes
+    its escape (``\\udc80``) instead of breaking every file and stream the text is written to."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -10,6 +10,7 @@ Probes only observe; nothing here compares. An Observation works without pytest:
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import warnings
 from collections.abc import Callable, Iterator
@@ -187,27 +188,33 @@ def seed_everything(seed: int) -> None:
 
 @contextlib.contextmanager
 def probe_context(seed: int = 0) -> Iterator[None]:
-    """Isolate one probe: seeded RNGs, C++ warnings always on, and torch's global modes restored afterwards.
+    """Isolate one probe: torch's process-wide state known before it and checked after it (``isolation``:
+    a leak raises ``StateLeak`` once the state is put back), seeded RNGs, C++ warnings always on, and a probe
+    that tries to end its process stopped with ``SystemExit`` instead.
 
     Warnings outside ``Observation.outcome`` are ignored: a probe records the warnings it means to observe.
     """
-    saved = (
-        torch.is_grad_enabled(),
-        torch.is_warn_always_enabled(),
-        torch.is_anomaly_enabled(),
-        torch.is_anomaly_check_nan_enabled(),
-        torch.get_default_dtype(),
-    )
-    seed_everything(seed)
-    random.seed(seed)
-    torch.set_warn_always(True)
-    try:
+    from .isolation import isolated
+
+    with isolated({"warn always": True}), _no_process_exit():
+        seed_everything(seed)
+        random.seed(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
+
+
+@contextlib.contextmanager
+def _no_process_exit() -> Iterator[None]:
+    """``os._exit`` raises ``SystemExit`` while a probe runs, so a probe that ends its process gets a verdict
+    (``crashed``) instead of ending the run without one."""
+    real = os._exit
+
+    def stopped(code: int) -> None:
+        raise SystemExit(f"the probe called os._exit({code})")
+
+    os._exit = stopped
+    try:
+        yield
     finally:
-        grad, warn_always, anomaly, check_nan, default_dtype = saved
-        torch.set_grad_enabled(grad)
-        torch.set_warn_always(warn_always)
-        torch.set_anomaly_enabled(anomaly, check_nan)
-        torch.set_default_dtype(default_dtype)
+        os._exit = real

@@ -106,7 +106,7 @@ def options_markdown() -> str:
     """The options as a Markdown table (the README's options section is generated from this)."""
     lines = ["| option | ini | meaning |", "|---|---|---|"]
     for option in OPTIONS:
-        flag = f"{option.flag} {option.metavar}" if option.metavar else option.flag
+        flag = f"{option.flag}={option.metavar}" if option.metavar else option.flag  # "=": see PATH_OPTIONS
         ini = f"`{option.ini}`" if option.ini else ""
         lines.append(f"| `{flag.replace('|', '&#124;')}` | {ini} | {option.help.replace('|', '&#124;')} |")
     return "\n".join(lines)
@@ -298,3 +298,24 @@ def covers(config: Any, suite: Suite) -> bool:
     """Whether an argument names the suite's directory or one above it (so every probe module is collected)."""
     return any(path is not None and (path == suite.directory or path in suite.directory.parents)
                for _, path in _arg_paths(config))
+
+
+#: The options whose value is a path: written ``--opt VALUE``, pytest reads VALUE as a path to test while it
+#: finds its rootdir and ini file (it parses plugins' options only after that).
+PATH_OPTIONS = ("--ac-report-dir", "--ac-expectations")
+
+
+def check_path_options(config: Any) -> None:
+    """Stop a run whose configuration pytest chose from a path option's value (``--ac-report-dir /abs/dir``):
+    it found its rootdir from ``/abs/dir``, so the project's ini (and ``ac_expectations``) was not loaded.
+    OptionError says to write ``--ac-report-dir=/abs/dir``."""
+    args = list(config.invocation_params.args)
+    invocation = Path(config.invocation_params.dir).resolve()
+    for flag, value in zip(args, args[1:]):
+        if flag not in PATH_OPTIONS:
+            continue
+        path = (invocation / value).resolve()
+        # A path inside the starting directory leaves pytest's choice as it is; one outside it moves it.
+        if path.exists() and path != invocation and invocation not in path.parents:
+            raise OptionError(f"{flag} {value}: pytest took {value} for a path to test while finding its rootdir "
+                              f"and configuration (it reads plugins' options later); write {flag}={value}")

@@ -21,7 +21,7 @@ import pytest
 from . import devices, modes, options, transport
 from .collector import ResultCollector
 from .items import is_probe
-from .options import OptionError, reaches, select_devices, select_modes, table_dirs
+from .options import OptionError, check_path_options, reaches, select_devices, select_modes, table_dirs
 from .probes import ProbeModule, Suite, in_modes, suite_of, suites_for
 from .runner import ProbeRunner
 from .session import ConformanceSession, RunContext, SessionError
@@ -90,6 +90,10 @@ class Conformance:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    try:
+        check_path_options(config)
+    except OptionError as exc:
+        raise pytest.UsageError(f"autograd-conformance: {exc}") from None
     state = Conformance(config)
     config.stash[_PLUGIN] = state
     _choose_roles(config, state)
@@ -178,6 +182,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     session = config.stash[_PLUGIN].activate()
     if session is None:
         return
+    for role in config.stash[_PLUGIN].roles:
+        role.collected(session, [item.nodeid for item in probes])
     timeout = session.options.timeout
     if not timeout or not config.pluginmanager.hasplugin("timeout"):
         return

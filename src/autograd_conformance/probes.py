@@ -35,6 +35,8 @@ TABLE_DIR_NAME = "expectations"
 OBSERVATION = pytest.StashKey["Observation"]()
 #: The execution mode of a probe item other than eager (an eager item has none).
 MODE = pytest.StashKey[str]()
+#: What importing a probe module changed of torch's process-wide state (it was put back), one line a module.
+IMPORT_LEAKS = pytest.StashKey[list[str]]()
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,19 @@ def obs(request: pytest.FixtureRequest):
 
 
 class ProbeModule(pytest.Module):
-    """A test module of a probe suite: collected like any module, with ``obs`` defined at module scope."""
+    """A test module of a probe suite: collected like any module, with ``obs`` defined at module scope, and
+    imported inside the isolation check (a module that changes torch's state at import is named, and the
+    state put back, so it cannot change the facts of the probes collected after it)."""
+
+    def _getobj(self):  # type: ignore[override]
+        from .isolation import around_import  # imports torch: the probe module is about to
+
+        module = []
+        leaks = around_import(lambda: module.append(pytest.Module._getobj(self)))
+        if leaks:
+            self.config.stash.setdefault(IMPORT_LEAKS, []).append(
+                f"{self.nodeid}: importing it left torch's state changed: {'; '.join(leaks)}")
+        return module[0]
 
     def collect(self):  # type: ignore[override]
         module = self.obj

@@ -22,7 +22,7 @@ from .expectations import Resolved, Table, variant_conditions
 from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
 from .result import ProbeResult
 from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, dumps_table, load_docs, write_docs
-from .verdict import ERROR, SKIPPED, equal
+from .verdict import SKIPPED, UNOBSERVED, equal
 
 class RecordPolicy(StrEnum):
     """What a record run may write (``--ac-record=POLICY``): ``new`` adds rows and facts the table lacks and
@@ -47,6 +47,9 @@ class RecordSummary:
     changed_facts: int = 0
     kept_different: list[tuple[str, str]] = field(default_factory=list)
     files: set[str] = field(default_factory=set)
+    #: Probes whose facts are not a whole observation (broke, crashed, timed out, leaked, never ran): their
+    #: rows are left as they were, never rewritten from what they did not observe.
+    left_alone: list[str] = field(default_factory=list)
 
 
 def _null_aware(name: str, value: Any) -> Any:
@@ -75,9 +78,11 @@ class Recorder:
         return cls(load_docs(directory), policy, torch_version)
 
     def record(self, table: Table, results: list[ProbeResult]) -> RecordSummary:
-        """Gather the observations of a run (probes that broke or were skipped are left out): the reference
-        probes first, then the other variants against the table as the reference probes left it."""
-        kept = sorted((r for r in results if r.verdict not in (SKIPPED, ERROR)), key=lambda r: r.nodeid)
+        """Gather the observations of a run (probes that were skipped, broke, crashed, timed out, leaked or never
+        ran are left out, their rows as they were): the reference probes first, then the other variants against
+        the table as the reference probes left it."""
+        kept = sorted((r for r in results if r.verdict not in UNOBSERVED), key=lambda r: r.nodeid)
+        self.summary.left_alone = sorted(r.id for r in results if r.verdict in UNOBSERVED and r.verdict != SKIPPED)
         others = [r for r in kept if variant_conditions(r.table_device, r.mode)]
         for res in (r for r in kept if not variant_conditions(r.table_device, r.mode)):
             self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0"))

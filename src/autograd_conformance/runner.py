@@ -10,6 +10,7 @@ from typing import Protocol
 import pytest
 
 from . import devices, items
+from .errors import StateLeak
 from .invariants import activate
 from .probes import MODE, OBSERVATION
 from .result import ProbeResult
@@ -43,6 +44,9 @@ class ProbeRunner:
         activate(session.options.hypothesis_profile)
         if self.workers:
             devices.share_cpu(self.workers)
+
+    def collected(self, session: ConformanceSession, nodeids: list[str]) -> None:
+        """The probes this process collected (the collecting process checks them; nothing to do here)."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
@@ -78,18 +82,23 @@ class ProbeRunner:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        """A probe's result is finished at its teardown (where the isolation check runs) and sent then."""
         rep = yield
-        if self.session() is None or not items.is_probe(item):
+        session = self.session()
+        if session is None or not items.is_probe(item):
             return rep
-        result = None
         if call.when == "call":
-            result = item.stash.get(_RESULT, None) or _unjudged(item, rep)
+            result = item.stash[_RESULT] = item.stash.get(_RESULT, None) or _unjudged(item, rep)
             if call.excinfo is not None and call.excinfo.errisinstance(ConformanceFailure):
                 rep.longrepr = str(call.excinfo.value)
             result.duration = round(call.duration, 6)
         elif call.when == "setup" and rep.outcome != "passed":
-            result = _unjudged(item, rep)
-        if result is not None:
+            item.stash[_RESULT] = _unjudged(item, rep)
+        elif call.when == "teardown":
+            result = item.stash.get(_RESULT, None) or _unjudged(item, rep)
+            if call.excinfo is not None and call.excinfo.errisinstance(StateLeak):
+                session.leaked(result, call.excinfo.value)
+                rep.longrepr = f"{result.id}: {result.message}"
             self.channel.send(rep, result)
         return rep
 

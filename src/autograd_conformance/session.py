@@ -12,8 +12,8 @@ import functools
 import os
 import platform
 import subprocess
-import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,10 @@ import pytest
 from . import __version__, devices
 from . import report as report_mod
 from .changelog import timeline
-from .errors import ConformanceError, ProbeError
+from .errors import ConformanceError, ProbeError, StateLeak
 from .expectations import Entry, Table, TableError
-from .files import write_atomic
-from .ids import without_mode
+from .files import DirectoryLock, remove_stale_temporaries, replace_pair
+from .ids import plain_nodeid, without_mode
 from .normalize import normalize_message
 from .options import OptionError, RunOptions, select_devices
 from .outcome import RunOutcome
@@ -37,7 +37,7 @@ from .report import COMPARE, BaselineGap, Report, RunInfo, StaleRow, baseline_ga
 from .repro import module_source
 from .result import Expectation, ProbeResult
 from .stream import NullStream, Stream
-from .verdict import CRASHED, ERROR, SKIPPED, TIMEOUT, explain, judge
+from .verdict import CRASHED, ERROR, LEAKED, NOT_RUN, SKIPPED, TIMEOUT, explain, judge
 
 # Exit statuses CI can tell apart (pytest's own numbers where they fit):
 EXIT_OK = 0
@@ -101,6 +101,8 @@ class ConformanceSession:
         #: this run uses whose rows were recorded on other releases only.
         self.notes = [n for n in (self.version_note, *(table.releases.mode_note(m, options.table_version)
                                                         for m in options.modes)) if n]
+        if table.recovered:
+            self.notes.append(f"completed a record run's commit that was interrupted: {', '.join(table.recovered)}")
         self.context = context or RunContext()
         self.results: dict[str, ProbeResult] = {}
         self.stale: list[StaleRow] = []
@@ -111,6 +113,10 @@ class ConformanceSession:
         #: How the run ended, once ``finish`` has decided it.
         self.outcome: RunOutcome | None = None
         self._modules: dict[str, Path | None] = {}
+        #: The probes the run collected (node ids): one that never reports is ``not-run`` at the end.
+        self.expected: set[str] = set()
+        #: What importing probe modules changed of torch's state (put back), one line a module.
+        self.import_leaks: set[str] = set()
         #: Device availability reported by xdist workers (see ``available``).
         self.availability: dict[str, bool] = {}
         self.stream: Stream | NullStream | None = None
@@ -144,9 +150,22 @@ class ConformanceSession:
         """Whether a node id is a test in a probe suite (for results of workers that died)."""
         return self.module_path(nodeid.partition("::")[0]) is not None
 
+    def expect(self, nodeids: Iterable[str]) -> None:
+        """The probes the run collected: each gets a verdict at the end, ``not-run`` if it never reported. Every
+        one must resolve against the table before any runs: equally specific rows that disagree about one of
+        them are a broken table (SessionError: exit 4), not a probe error found halfway through."""
+        new = {plain_nodeid(n) for n in nodeids} - self.expected
+        self.expected |= new
+        for nodeid in sorted(new):
+            probe = ProbeResult.unreported(nodeid, NOT_RUN, "")
+            try:
+                self.table.resolve(probe.id, probe.table_device, self.options.table_version, probe.mode)
+            except TableError as exc:
+                raise SessionError(f"{exc} (found resolving the collected probe {probe.id})") from None
+
     def probe_starting(self, nodeid: str) -> None:
         """Mark in the stream that a probe starts, so a process that dies in it leaves its name."""
-        self._stream().write("start", nodeid=nodeid)
+        self._streamed(lambda stream: stream.write("start", nodeid=nodeid))
 
     def settle(self, result: ProbeResult, raised: BaseException | None) -> str | None:
         """Turn how a probe's call ended into its verdict: judged against the table when it ran to the end,
@@ -158,6 +177,10 @@ class ConformanceSession:
             result.verdict, result.message, result.observation = SKIPPED, str(raised), {}
         elif isinstance(raised, pytest.fail.Exception) and str(raised).startswith("Timeout"):
             self.timed_out(result)  # pytest-timeout's signal method fails the probe with this text
+        elif isinstance(raised, SystemExit):  # a probe that tries to end its process (observe stops os._exit too)
+            result.verdict = CRASHED
+            result.message = (str(raised.code) if isinstance(raised.code, str) and raised.code.startswith("the probe")
+                              else f"the probe tried to end its process (SystemExit {raised.code!r})")
         else:
             self.broke(result, "probe error" if isinstance(raised, ProbeError) else type(raised).__name__,
                        str(raised))
@@ -178,6 +201,12 @@ class ConformanceSession:
             return None
         return explain(result.id, verdict, result.observation)
 
+    def leaked(self, result: ProbeResult, leak: StateLeak) -> None:
+        """The probe left torch's process-wide state changed (it was put back): verdict ``leaked``, whatever
+        its facts said, with what it left."""
+        result.verdict = LEAKED
+        result.message = f"probe leak: {leak}" + (f" (and before that: {result.message})" if result.message else "")
+
     def timed_out(self, result: ProbeResult) -> None:
         result.verdict = TIMEOUT
         result.message = (f"the probe ran longer than its time limit ({self.options.timeout:g} s by --ac-timeout, "
@@ -190,7 +219,19 @@ class ConformanceSession:
     def add(self, result: ProbeResult) -> None:
         """A finished probe's result (from this process or an xdist worker)."""
         self.results[result.nodeid] = result
-        self._stream().write_result(result)
+        self._streamed(lambda stream: stream.write_result(result))
+
+    def _streamed(self, write: Callable[[Stream | NullStream], None]) -> None:
+        """Write to the result stream; a stream that cannot be written (a full disk) is given up with one
+        problem line, and the run goes on (its report says the rest)."""
+        try:
+            write(self._stream())
+        except OSError as exc:
+            self.problems.append(f"cannot stream results to {self.stream.path if self.stream else '?'}: "
+                                 f"{exc.strerror or exc}; the stream stops here")
+            if self.stream is not None:
+                self.stream.close(remove=False)
+            self.stream = NullStream()
 
     def worker_crashed(self, nodeid: str, text: str) -> None:
         if self.owns(nodeid):
@@ -201,8 +242,7 @@ class ConformanceSession:
             try:
                 self.stream = Stream(self.options.report_dir, self.options.run_name)
             except OSError as exc:
-                sys.stderr.write(f"autograd-conformance: cannot stream results to {self.options.report_dir}: "
-                                 f"{exc}\n")
+                self.problems.append(f"cannot stream results to {self.options.report_dir}: {exc.strerror or exc}")
                 self.stream = NullStream()
             self.stream.write("run", run_info=self.run_info(with_devices=False).to_json())
         return self.stream
@@ -242,7 +282,8 @@ class ConformanceSession:
             started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             duration=round(time.perf_counter() - self._t0, 3), workers=self.context.workers,
-            numpy=_installed_version("numpy"), git_revision=self.git_revision)
+            numpy=_installed_version("numpy"), git_revision=self.git_revision,
+            import_leaks=sorted(self.import_leaks))
 
     def available(self, name: str) -> bool:
         """Whether this machine has a device: as the xdist workers found (an xdist controller never imports
@@ -287,6 +328,9 @@ class ConformanceSession:
                 self.stream.close(remove=False)
             return self._ended(status, interrupted=True)
         o = self.options
+        for nodeid in sorted(self.expected - set(self.results)):
+            self.add(ProbeResult.unreported(nodeid, NOT_RUN, "collected but never ran (its worker died before it, "
+                                                             "or the run stopped)"))
         self.partial_reason = o.narrowed_by or (
             f"{self.deselected} tests deselected" if self.deselected else None) or (
             "stopped early (-x or --maxfail)" if stopped_early else None)
@@ -297,22 +341,18 @@ class ConformanceSession:
         candidates = []
         if self.stale and not o.record and self.version_note is None:
             candidates.append(EXIT_TABLE)  # on a release the table does not describe, they are only reported
+        for leak in sorted(self.import_leaks):
+            self.problems.append(f"probe module leak: {leak} (put back before any probe ran)")
+        if self.import_leaks:
+            candidates.append(EXIT_DIFFERENT)
         if ran < o.min_probes:
             self.problems.append(f"only {ran} probes ran, fewer than the {o.min_probes} required (--ac-min-probes)")
             candidates.append(EXIT_TOO_FEW)
-        recorded = None
-        if o.record:
-            try:
-                recorder = Recorder.open(o.record_dir, o.record, o.table_version)
-                recorded = recorder.record(self.table, list(self.results.values()))
-                recorder.write(o.record_dir)
-            except (ValueError, TableError) as exc:  # nothing was written: the files are written last
-                self.problems.append(f"record mode wrote nothing: {exc}")
-                candidates.append(EXIT_HARNESS)
-                recorded = None
-            else:
-                if recorded.kept_different:
-                    candidates.append(EXIT_DIFFERENT)
+        recorded = self._record() if o.record else None
+        if o.record and recorded is None:
+            candidates.append(EXIT_HARNESS)
+        elif recorded is not None and recorded.kept_different:
+            candidates.append(EXIT_DIFFERENT)
         report_path, html_path, written = self._write_report()
         if not written:
             candidates.append(EXIT_HARNESS)
@@ -321,6 +361,23 @@ class ConformanceSession:
         generated, absent = self.devices
         return self._ended(status, record=recorded, report_path=report_path, html_path=html_path,
                            generated=generated, absent=absent)
+
+    def _record(self) -> RecordSummary | None:
+        """Record the run into the top table layer, one record run at a time (a lock on the table directory;
+        the table read afresh under it, so a concurrent run's rows are kept), every file or none; None, with
+        the problem said, when nothing was written."""
+        o = self.options
+        try:
+            o.record_dir.mkdir(parents=True, exist_ok=True)
+            with DirectoryLock(o.record_dir):
+                table = Table.load(o.table_dirs, o.table_version, o.root)
+                recorder = Recorder.open(o.record_dir, o.record, o.table_version)
+                recorded = recorder.record(table, list(self.results.values()))
+                recorder.write(o.record_dir)
+        except (ValueError, ConformanceError, OSError) as exc:  # the files are committed together, last
+            self.problems.append(f"record mode wrote nothing: {exc}")
+            return None
+        return recorded
 
     def _ended(self, status: int, interrupted: bool = False, record: RecordSummary | None = None,
                report_path: Path | None = None, html_path: Path | None = None, generated: tuple[str, ...] = (),
@@ -388,16 +445,22 @@ class ConformanceSession:
         report = Report(self.run_info(), list(self.results.values()), self.stale, self._sources())
         path = self.options.report_dir / f"{self.report_name}.json"
         written: Path | None = None
+        page = path.with_suffix(".html")
         try:
-            report_mod.write(path, report)
-            written = path
+            text = report_mod.dumps(report, str(path))
+            html = None
             if self.options.html:
                 from .html import render_report
 
-                write_atomic(path.with_suffix(".html"), render_report(report))
+                html = render_report(report)
+            remove_stale_temporaries(self.options.report_dir)
+            # the page goes with the report it shows: no reader sees a new report beside an old page
+            replace_pair(path, text, page, html)
+            written = path
             if self.stream is not None:
                 self.stream.close(remove=True)
         except (OSError, report_mod.ReportError) as exc:
-            self.problems.append(f"cannot write report {path}: {exc}")
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            self.problems.append(f"cannot write report {path}: {why}")
             return written, None, False
-        return written, path.with_suffix(".html") if self.options.html else None, True
+        return written, page if self.options.html else None, True

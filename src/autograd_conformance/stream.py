@@ -41,7 +41,7 @@ class Stream:
 
     def write(self, event: str, **fields: Any) -> None:
         line = json.dumps({"event": event, **fields}, ensure_ascii=False, allow_nan=False) + "\n"
-        os.write(self.fd, line.encode("utf-8"))  # one write per line: lines never interleave
+        os.write(self.fd, line.encode("utf-8", "backslashreplace"))  # one write per line: lines never interleave
 
     def close(self, remove: bool) -> None:
         if self.fd < 0:

@@ -9,8 +9,8 @@ from .facts import GATE_SEMANTIC
 from .outcome import RunOutcome
 from .result import ProbeResult
 from .text import counted, first_line, shorten
-from .verdict import (CRASHED, DETAIL_WIDTH, DRIFT, ERROR, MISMATCH, MISSING, TIMEOUT, conformance_sentence, detail,
-                      failing_counts)
+from .verdict import (CRASHED, DETAIL_WIDTH, DRIFT, ERROR, LEAKED, MISMATCH, MISSING, NOT_RUN, TIMEOUT,
+                      conformance_sentence, detail, failing_counts)
 
 #: The widest a probe id or a fact name gets its own column; longer ones take a line of their own.
 ID_WIDTH, FACT_WIDTH = 60, 32
@@ -22,7 +22,7 @@ def _rows(results: tuple[ProbeResult, ...]) -> list[tuple[str, str, str, str]]:
     for res in sorted(results, key=lambda r: r.id):
         if res.verdict == MISSING:
             rows.append((res.id, "(no row)", res.verdict, "record it with --ac-record, then review the row"))
-        elif res.verdict in (ERROR, CRASHED, TIMEOUT):
+        elif res.verdict in (ERROR, CRASHED, TIMEOUT, LEAKED):
             rows.append((res.id, f"(probe {res.verdict})" if res.verdict != ERROR else "(probe error)",
                          res.verdict, shorten(first_line(res.message), DETAIL_WIDTH)))
         elif res.verdict in (MISMATCH, DRIFT):
@@ -78,6 +78,10 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
                              for s in outcome.stale]
     if rows:
         lines += _table(rows)
+    never = sorted(r.id for r in results if r.verdict == NOT_RUN)
+    if never:
+        lines.append(f"not run: {len(never)} collected probes never ran ({', '.join(never[:3])}"
+                     f"{', ...' if len(never) > 3 else ''})")
     if outcome.gate == GATE_SEMANTIC and counts.get(DRIFT):
         lines.append(f"gate: semantic — {counts[DRIFT]} probes drifted only in wording (reported, not failing)")
     lines += [f"problem: {p}" for p in outcome.problems]
@@ -98,6 +102,10 @@ def record_banner(outcome: RunOutcome) -> list[str]:
            f"written, not checked",
            f"  wrote {len(s.added_entries)} new rows, {s.added_facts} facts added, {s.changed_facts} facts changed"
            f" in {', '.join(sorted(s.files)) or 'no file'} ({outcome.record_dir})"]
+    if s.left_alone:
+        out.append(f"  left as they were: the rows of {len(s.left_alone)} probes that did not observe a whole run "
+                   f"(broke, crashed, timed out, leaked or never ran): {', '.join(s.left_alone[:3])}"
+                   f"{', ...' if len(s.left_alone) > 3 else ''}")
     if s.kept_different:
         shown = ", ".join(f"{pid} {fact}" for pid, fact in s.kept_different[:3])
         more = f" and {len(s.kept_different) - 3} more" if len(s.kept_different) > 3 else ""
@@ -122,7 +130,10 @@ def verdict_line(outcome: RunOutcome | None, status: int) -> tuple[str, bool]:
     ran = outcome.ran
     if status == 0:
         if outcome.record_policy is not None:
-            return f"{HEAD} RECORDED (exit 0): {ran} probes written into the table; the gate was off", True
+            s = outcome.record
+            wrote = (f"{len(s.added_entries)} rows added, {s.added_facts} facts added and {s.changed_facts} changed"
+                     if s is not None else "nothing written")
+            return f"{HEAD} RECORDED (exit 0): {ran} probes recorded: {wrote}; the gate was off", True
         missing = outcome.count(MISSING)
         if missing:
             return (f"{HEAD} PASS (exit 0): {ran - missing} probes conform to the table; {missing} not in the "

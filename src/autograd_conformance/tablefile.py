@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConformanceError
 from .facts import canonical
-from .files import write_atomic
+from .files import write_together
 
 WHEN = "when"
 CONDITION_KEYS = ("torch", "device", "mode")
@@ -43,6 +43,9 @@ def load_file(path: Path, label: str | None = None) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise TableError(label, None, f"TOML syntax error: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TableError(label, None, f"not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}") \
+            from None
     except OSError as exc:
         raise TableError(label, None, f"cannot read: {exc.strerror}") from None
 
@@ -176,6 +179,7 @@ def dumps_table(doc: dict[str, Any]) -> str:
 
 
 def write_docs(directory: Path, docs: dict[str, dict[str, Any]], names: set[str]) -> None:
-    """Write the named documents into ``directory``, each replaced whole."""
-    for name in sorted(names):
-        write_atomic(Path(directory) / name, dumps_table(docs[name]))
+    """Write the named documents into ``directory`` as one commit (``files.write_together``): all of them
+    new, or none."""
+    if names:
+        write_together(Path(directory), {name: dumps_table(docs[name]) for name in names})

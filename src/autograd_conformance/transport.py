@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from . import devices
+from .probes import IMPORT_LEAKS
 from .result import ProbeResult
 
 #: The user property that carries a probe's result from an xdist worker.
@@ -47,7 +48,8 @@ class WorkerChannel:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self._active():
             session.config.workeroutput[_WORKER_OUTPUT] = {  # type: ignore[attr-defined]
-                "availability": {name: devices.available(name) for name in devices.DEVICES}}
+                "availability": {name: devices.available(name) for name in devices.DEVICES},
+                "import_leaks": session.config.stash.get(IMPORT_LEAKS, [])}
 
 
 def received(report: pytest.TestReport) -> list[ProbeResult]:
@@ -69,3 +71,8 @@ def crash_of(report: pytest.TestReport) -> tuple[str, str] | None:
 def availability_of(node: Any) -> dict[str, bool] | None:
     """Which devices a finished xdist worker found on this machine (None when it ran no probes)."""
     return getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, {}).get("availability")
+
+
+def import_leaks_of(node: Any) -> list[str]:
+    """What importing probe modules changed of torch's state on a finished xdist worker (it was put back)."""
+    return list(getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, {}).get("import_leaks", []))

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
 from .expectations import Resolved
-from .facts import GATE_ALL, SEMANTIC, fails_gate, is_compared, is_wording, kind_of
+from .facts import GATE_ALL, SEMANTIC, compile_match, fails_gate, is_compared, is_wording, kind_of
 from .text import counted, join_within, shorten
 
 PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED = "pass", "mismatch", "drift", "missing", "error", "skipped"
 CRASHED, TIMEOUT = "crashed", "timeout"
-VERDICTS = (PASS, MISMATCH, DRIFT, MISSING, ERROR, CRASHED, TIMEOUT, SKIPPED)
-FAILING = (MISMATCH, DRIFT, MISSING, ERROR, CRASHED, TIMEOUT)
+#: The probe left torch's process-wide state changed (``isolation``); the state was put back.
+LEAKED = "leaked"
+#: The probe was collected but never ran (its worker died before it, the run stopped): it has no facts.
+NOT_RUN = "not-run"
+VERDICTS = (PASS, MISMATCH, DRIFT, MISSING, ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN, SKIPPED)
+FAILING = (MISMATCH, DRIFT, MISSING, ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN)
+#: Verdicts of probes whose facts are not a complete observation (record mode leaves their rows alone).
+UNOBSERVED = (ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN, SKIPPED)
 
 DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-8
@@ -57,8 +62,9 @@ class Verdict:
 
 
 @lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.DOTALL)
+def _regex(pattern: str) -> Any:
+    """A table's ``match`` regex, compiled by RE2 (``facts.compile_match``): matching takes linear time."""
+    return compile_match(pattern)
 
 
 def _close(a: float, b: float, rtol: float, atol: float) -> bool:

@@ -12,6 +12,8 @@
   const NOTES = {crashed: "No facts were recorded: the process died while this probe ran.",
                  timeout: "The probe ran out of time; the facts it recorded before are shown.",
                  error: "The probe broke; the facts it recorded before are shown.",
+                 leaked: "The probe left torch's process-wide state changed (named above); the state was put back, so later probes were not affected.",
+                 "not-run": "The probe was collected but never ran: no facts.",
                  skipped: "The probe was skipped.", missing: "The table has no row for this probe: every fact is new."};
 
   function searchText(p) {
