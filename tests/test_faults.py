@@ -157,9 +157,9 @@ def test_a_probe_that_ends_its_process_is_crashed_and_the_run_goes_on(project):
     result.stdout.fnmatch_lines(["autograd-conformance: FAIL (exit 1)*2 crashed*"])
 
 
+_BODY = {True: "os.abort()", False: 'obs.fact("x.count", 1)'}
 ABORTS = "import os\nimport torch\n\n" + "".join(
-    f"def test_{i:02d}(obs):\n    \"\"\"Probe {i}.\"\"\"\n    {'os.abort()' if i == 3 else 'obs.fact(\"x.count\", 1)'}\n\n\n"
-    for i in range(12))
+    f'def test_{i:02d}(obs):\n    """Probe {i}."""\n    {_BODY[i == 3]}\n\n\n' for i in range(12))
 
 
 @pytest.mark.parametrize("dist", ["loadfile", "loadscope"])
@@ -205,7 +205,7 @@ def test_record_all_leaves_the_rows_of_probes_that_did_not_finish(project):
     project.probes(BROKEN)
     project.table('["fam/test_a_times_out"]\n"x.count" = 1\n"y.count" = 5\n')
     result = project.run_subprocess("--ac-record=all", "--ac-timeout=2")
-    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert result.ret == 1  # a probe timed out: the run says so, and records what the others observed
     text = project.table_text()
     assert '["fam/test_a_times_out"]\n"x.count" = 1\n"y.count" = 5\n' in text  # not rewritten from a part
     assert '["fam/test_b_new"]\n"x.count" = 3' in text
@@ -213,7 +213,7 @@ def test_record_all_leaves_the_rows_of_probes_that_did_not_finish(project):
 
 
 RECORD_PROBES = "import torch\n\n" + "".join(
-    f"def test_{name}(obs):\n    \"\"\"Probe {name}.\"\"\"\n    obs.fact(\"x.count\", {i})\n\n\n"
+    f'def test_{name}(obs):\n    """Probe {name}."""\n    obs.fact("x.count", {i})\n\n\n'
     for i, name in enumerate(["one", "two", "three", "four"]))
 
 
@@ -273,12 +273,12 @@ def _dead_pid() -> int:
 # --- bad tables and bad input --------------------------------------------------------------------------------
 
 def test_a_catastrophic_regex_cannot_hang_a_run_or_a_record(project):
-    project.probes('def test_m(obs):\n    """A long message."""\n    obs.fact("b.message", "a" * 50000 + "b")\n')
+    project.probes('def test_m(obs):\n    """A long message."""\n    obs.fact("b.message", "a" * 20000 + "b")\n')
     project.table('["fam/test_m"]\n"b.message" = { match = "(a+)+$" }\n')
     started = time.monotonic()
     result = project.run_subprocess("-p", "no:randomly")
     assert result.ret == 1 and time.monotonic() - started < 60
-    result.stdout.fnmatch_lines(["*fam/test_m*b.message*mismatch*"])
+    result.stdout.fnmatch_lines(["fam/test_m*b.message*drift*"])
     report = project.report_path()
     started = time.monotonic()
     assert main(["record", "--expectations", str(project.root / "suites" / "expectations"), str(report)]) == 0
@@ -287,7 +287,7 @@ def test_a_catastrophic_regex_cannot_hang_a_run_or_a_record(project):
 
 @pytest.mark.parametrize("table, message", [
     ('["fam/test_leaf[*]"]\n"x.message" = { match = "(a)\\\\1" }\n', "*fam.toml: [[]fam/test_leaf[[]*[]][]]*RE2*"),
-    ('["fam/test_s*"]\n"y.is_leaf" = false\n\n["fam/test_?um"]\n"y.is_leaf" = true\n',
+    ('["fam/test_su*"]\n"y.is_leaf" = false\n\n["fam/test_?um"]\n"y.is_leaf" = true\n',
      "*conflicting rows for fam/test_sum*"),
 ])
 def test_a_broken_table_stops_the_run_before_any_probe_and_keeps_the_baseline(project, table, message):
@@ -325,8 +325,12 @@ def test_a_full_disk_while_streaming_is_one_problem_line_not_an_internal_error(p
 def test_a_lone_surrogate_in_a_message_is_kept_legible(project):
     project.probes('def test_s(obs):\n    """Raises with an undecodable byte."""\n    raise ValueError("bad \\udc80 byte")\n')
     project.table("")
-    result = project.run_subprocess("--ac-allow-missing")
-    assert result.ret == 1 and "INTERNALERROR" not in result.stdout.str()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "--ac-allow-missing"], cwd=project.root, env=env,
+                          capture_output=True, timeout=120)
+    out = done.stdout.decode("utf-8", "replace")  # pytest's own lines print the raw surrogate
+    assert done.returncode == 1 and "INTERNALERROR" not in out
+    assert out.strip().splitlines()[-1].startswith("autograd-conformance: FAIL (exit 1)")
     (probe,) = project.report()["probes"]
     assert probe["verdict"] == "error" and probe["message"] == "ValueError: bad \\udc80 byte"
 

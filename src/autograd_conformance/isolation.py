@@ -38,7 +38,8 @@ class Piece:
     read: Callable[[], Any]
     write: Callable[[Any], None]
     known: Any = AS_BEFORE
-    #: A mode stack: read as it is (every other piece is read with the modes out of the way).
+    #: Read as it is: a mode stack, or what lives on one (every other piece is read with the modes out of the
+    #: way, so that reading never calls into a mode a probe left behind).
     stack: bool = False
 
 
@@ -75,8 +76,17 @@ def _anomaly() -> tuple[bool, bool]:
 
 
 def _default_device() -> str:
-    get = getattr(torch, "get_default_device", None)
-    return str(get() if get is not None else torch.empty(0).device)
+    """The default device, read from where ``torch.set_default_device`` keeps it (its mode on the function-mode
+    stack, or the global context), so that no tensor is made and no mode is called."""
+    from torch.overrides import _get_current_function_mode_stack
+
+    for mode in reversed(_get_current_function_mode_stack()):
+        if type(mode).__name__ == "DeviceContext":
+            return str(mode.device)
+    context = getattr(torch, "_GLOBAL_DEVICE_CONTEXT", None)
+    context = getattr(context, "device_context", context)  # a thread-local holder on newer releases
+    device = getattr(context, "device", None)
+    return str(device) if device is not None else "cpu"
 
 
 def _set_default_device(value: str) -> None:
@@ -203,7 +213,7 @@ PIECES: list[Piece] = [
     Piece("anomaly mode (enabled, check_nan)", _anomaly, lambda v: torch.set_anomaly_enabled(*v), (False, True)),
     Piece("default dtype", lambda: str(torch.get_default_dtype()),
           lambda v: torch.set_default_dtype(getattr(torch, v.removeprefix("torch."))), "torch.float32"),
-    Piece("default device", _default_device, _set_default_device, "cpu"),
+    Piece("default device", _default_device, _set_default_device, "cpu", stack=True),
     Piece("saved-tensors default hooks", _saved_hooks, _pop_saved_hooks, False),
     Piece("saved-tensors hooks enabled", _saved_hooks_enabled, _enable_saved_hooks, True),
     Piece("forward-AD dual level", _dual_level, _exit_dual_levels, -1),
