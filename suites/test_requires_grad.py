@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograd_conformance.dimensions import ALL_DTYPES, GRAD_MODES, dtype_params
+from autograd_conformance.dimensions import ALL_DTYPES, GRAD_MODES, dtype_params, grad_mode_left
 
 pytestmark = pytest.mark.modes("eager", "compile")
 
@@ -53,7 +53,7 @@ def test_grad_mode_propagation(obs, device, grad_mode):
     obs.fact("mode.inference_mode", inference)
     obs.facts_of("y", y, "requires_grad", "is_leaf", "grad_fn", "is_inference")
     obs.facts_of("fresh", fresh, "requires_grad", "is_inference")
-    obs.fact("after.grad_enabled", torch.is_grad_enabled())
+    obs.fact("after.grad_enabled", grad_mode_left(grad_mode))
 
 
 def test_grad_mode_is_thread_local(obs):

@@ -26,10 +26,24 @@ def dtype_params(dtypes: list[torch.dtype]) -> list[Any]:
 
 
 def _grad_mode_decorated(make_decorator: Callable[[], Any]) -> Callable[[Callable], Any]:
-    """The decorator form; built only when run, since set_grad_enabled(False) flips the mode when constructed."""
+    """The decorator form; built only when run, since set_grad_enabled(False) flips the mode when constructed.
+    The grad mode the decorated call leaves behind (torch 2.0 and 2.1 leave ``set_grad_enabled(False)``'s off)
+    is kept for the probe to read (``grad_mode_left``), and the caller's mode put back: the probe leaves torch
+    as it found it."""
     def run(body: Callable[[], Any]) -> Any:
-        return make_decorator()(body)()
+        caller = torch.is_grad_enabled()
+        try:
+            return make_decorator()(body)()
+        finally:
+            run.left = torch.is_grad_enabled()  # type: ignore[attr-defined]
+            torch.set_grad_enabled(caller)
     return run
+
+
+def grad_mode_left(grad_mode: Callable[[Callable], Any]) -> bool:
+    """Whether grad is enabled after ``grad_mode`` ran a body: what the decorator form left behind, or, for the
+    other forms, what is in force now."""
+    return getattr(grad_mode, "left", torch.is_grad_enabled())
 
 
 @contextlib.contextmanager

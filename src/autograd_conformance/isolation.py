@@ -214,7 +214,9 @@ PIECES: list[Piece] = [
     Piece("default dtype", lambda: str(torch.get_default_dtype()),
           lambda v: torch.set_default_dtype(getattr(torch, v.removeprefix("torch."))), "torch.float32"),
     Piece("default device", _default_device, _set_default_device, "cpu", stack=True),
-    Piece("saved-tensors default hooks", _saved_hooks, _pop_saved_hooks, False),
+    # Releases without a way to read the hooks stack (2.0) leave this piece unchecked.
+    *([Piece("saved-tensors default hooks", _saved_hooks, _pop_saved_hooks, False)]
+      if hasattr(torch._C._autograd, "_top_saved_tensors_default_hooks") else []),
     Piece("saved-tensors hooks enabled", _saved_hooks_enabled, _enable_saved_hooks, True),
     Piece("forward-AD dual level", _dual_level, _exit_dual_levels, -1),
     Piece("CPU autocast (enabled, dtype)", lambda: _autocast("cpu"), _set_autocast("cpu"),

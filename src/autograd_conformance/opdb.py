@@ -5,7 +5,8 @@ Importing the database costs about 1.3 s (it builds ~700 OpInfos) and registers 
 own ("dev", "debug", "pytorch_ci") and loads one. ``op_ids()`` reads the ids the ops family parametrizes
 over from a cache file keyed by the torch build (made the first time, from the database), so collecting the
 suite, and every xdist worker that runs no ops probe, never imports the database; ``get(op_id)`` imports it on
-first use; hypothesis' profiles are put back as they were.
+first use; hypothesis' profiles and the random streams are put back as they were (the import happens inside
+the first probe that needs it, after that probe was seeded).
 """
 
 from __future__ import annotations
@@ -48,10 +49,29 @@ def hypothesis_profiles_kept() -> Iterator[None]:
         settings.load_profile(current)
 
 
+@contextlib.contextmanager
+def random_streams_kept() -> Iterator[None]:
+    """Put torch's CPU generator and Python's and NumPy's global random streams back as they were: importing the
+    database draws random numbers on some releases (on 2.1.2, the first ``linalg.det.singular`` sample of a
+    process came out different from every later one, because the import ran after the probe was seeded)."""
+    import random
+
+    import numpy
+    import torch
+
+    saved = torch.random.get_rng_state(), random.getstate(), numpy.random.get_state()
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(saved[0])
+        random.setstate(saved[1])
+        numpy.random.set_state(saved[2])
+
+
 @lru_cache(maxsize=1)
 def load() -> list[Any]:
     """The OpInfo database (``op_db``); raises whatever the private import raises where it is unavailable."""
-    with hypothesis_profiles_kept():
+    with hypothesis_profiles_kept(), random_streams_kept():
         from torch.testing._internal.common_methods_invocations import op_db
     # The ~700 OpInfos (and what they hold) live as long as the process: freeze them out of the garbage
     # collector, which otherwise walks them at every full collection and, for ~0.8 s, at interpreter exit.
