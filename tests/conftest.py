@@ -79,9 +79,7 @@ class Project:
         return self.pytester.runpytest_subprocess(*args)
 
     def report_path(self, name: str | None = None) -> Path:
-        import torch
-
-        return self.root / "reports" / f"{name or 'torch-' + torch.__version__}.json"
+        return self.root / "reports" / f"{name or run_name()}.json"
 
     def report(self, name: str | None = None) -> dict:
         """The report as the JSON a user reads."""
@@ -90,6 +88,14 @@ class Project:
     def loaded(self, name: str | None = None) -> Report:
         """The report as the harness reads it (validated, typed)."""
         return load(self.report_path(name))
+
+
+def run_name(*parts: str, kind: str | None = None) -> str:
+    """The report name a run of the project's suite gets: its torch, the other modes it ran, the suite's
+    directory (``suites``), and ``.kind`` for a report that is not a full baseline."""
+    import torch
+
+    return "-".join([f"torch-{torch.__version__}", *parts, "suites"]) + (f".{kind}" if kind else "")
 
 
 @pytest.fixture

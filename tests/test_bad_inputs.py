@@ -44,9 +44,9 @@ TABLE_CASES = [
      "rtol must be a number"),
     ("pattern-matching-nothing", GOOD_ROW + LEAF_ROW + '["fam/test_nothing_*"]\n"z.count" = 1\n', [], 4,
      "stale row"),
-    ("bad-torch-version-option", GOOD_ROW + LEAF_ROW, ["--ac-torch-version", "two.fourteen"], 4,
+    ("bad-torch-version-option", GOOD_ROW + LEAF_ROW, ["--ac-torch-version", "two.fourteen"], 2,
      "not a PEP 440 version: 'two.fourteen'"),
-    ("bad-run-name-option", GOOD_ROW + LEAF_ROW, ["--ac-run-name", "a/b"], 4, "--ac-run-name 'a/b'"),
+    ("bad-run-name-option", GOOD_ROW + LEAF_ROW, ["--ac-run-name", "a/b"], 2, "--ac-run-name 'a/b'"),
     ("unwritable-report-dir", GOOD_ROW + LEAF_ROW, ["--ac-report-dir", "blocker"], 3, "cannot write report"),
 ]
 
@@ -70,6 +70,8 @@ def test_bad_table_or_option(project, table, args, status, line):
     if status == 4 and line != "stale row":
         errors = [x for x in result.stderr.lines if x.startswith("ERROR:")]
         assert len(errors) == 1 and line in errors[0], result.stderr.str()
+    if status == 2:  # a usage error: pytest's one line, then the verdict line with the status in words
+        assert line in output and result.stdout.lines[-1].startswith("autograd-conformance: FAIL (exit 2): a usage error")
         assert snapshot(project.root) == before  # nothing written, nothing destroyed
     elif line == "stale row":
         result.stdout.fnmatch_lines(["fam/test_nothing_*(stale row)*"])

@@ -5,6 +5,7 @@ import json
 
 from autograd_conformance.diff import compute, format_json, format_markdown, format_text
 from autograd_conformance.synthetic import make_report
+from autograd_conformance.verdict import Mismatch
 
 
 def pair():
@@ -61,7 +62,8 @@ def test_change_accepted_by_the_table_in_both_runs_is_still_reported():
     diff = compute(before, after)
     (change,) = diff.changed[0].changes
     assert change.accepted_both
-    assert "accepted by the table in both runs" in format_text(diff)
+    assert "cause: stated by the table, without a reason — 1 probes" in format_text(diff)
+    assert diff.decided
 
 
 def test_skipped_probes_are_not_compared():
@@ -76,6 +78,28 @@ def test_formats_carry_the_same_content():
     target.observation["x.is_leaf"] = False
     diff = compute(before, after)
     text, md, data = format_text(diff), format_markdown(diff), json.loads(format_json(diff))
-    assert f"changed {target.id} [semantic]" in text and "x.is_leaf [semantic]: True → False" in text
-    assert f"`{target.id}`" in md and "| `x.is_leaf` | semantic | `True` | `False` |" in md
+    assert f"{target.id}  x.is_leaf [semantic]: True → False" in text
+    assert "cause: stated by the table, without a reason — 1 probes" in text  # the run's table expected it
+    assert f"| `{target.id}` | `x.is_leaf` | semantic | `True` | `False` |" in md
+    assert "stated by the table, without a reason — 1 probes" in md
     assert data["summary"]["changed"] == 1 and data["changed"][0]["changes"][0]["after"] is False
+
+
+def test_a_change_the_table_does_not_state_is_to_decide_and_comes_with_its_cause():
+    before, after = pair()
+    target = next(p for p in after.probes if p.verdict == "pass")
+    target.observation["x.grad"] = {"dtype": "torch.float32", "shape": [1], "values": [2.0]}
+    target.verdict = "mismatch"
+    target.mismatches = [Mismatch("x.grad", "semantic", None, target.observation["x.grad"], None, "not in table")]
+    stated = next(p for p in after.probes if p.verdict == "pass" and p is not target)
+    stated.observation["y.message"] = "new words"
+    stated.timeline = [{"before_release": "2.13.0", "after_release": "2.14.1", "fact": "y.message", "before": "a",
+                        "after": "new words", "reason": "torch 2.14 reworded it", "link": "https://example.org/1"}]
+    diff = compute(before, after)
+    assert not diff.decided
+    causes = diff.causes()
+    assert [(c.why, c.impact) for c in causes] == [("not stated by the table: to decide on", 0),
+                                                  ("torch 2.14 reworded it", 2)]  # values first, then messages
+    text = format_text(diff)
+    assert text.index("[gradient values and semantics]") < text.index("[messages and warnings]")
+    assert "cause: torch 2.14 reworded it (https://example.org/1) — 1 probes" in text

@@ -108,8 +108,8 @@ def test_host_fixtures_do_not_shadow_ours_in_probes_nor_ours_theirs(host):
     result.assert_outcomes(passed=5)
     import torch
 
-    report = json.loads((host.path / "reports" / f"torch-{torch.__version__}.json").read_text())
-    assert (host.path / "reports" / f"torch-{torch.__version__}.record.json").exists()
+    report = json.loads((host.path / "reports" / f"torch-{torch.__version__}-probes.json").read_text())
+    assert (host.path / "reports" / f"torch-{torch.__version__}-probes.record.json").exists()
     assert sorted(p["id"] for p in report["probes"]) == ["team/test_detach_shares_version[cpu]",
                                                          "team/test_sum_grad_fn"]
     assert all(p["verdict"] == "pass" for p in report["probes"])
@@ -117,8 +117,8 @@ def test_host_fixtures_do_not_shadow_ours_in_probes_nor_ours_theirs(host):
 
 def test_record_never_creates_a_table_silently(host):
     result = host.runpytest("probes", "--ac-record")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["*there is no table at *probes/expectations; create it with --ac-record=init*"])
+    assert result.ret == 2  # a usage error
+    result.stdout.fnmatch_lines(["*there is no table at *probes/expectations; create it with --ac-record=init*"])
     assert not (host.path / "probes" / "expectations").exists()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from autograd_conformance.cli import main
 from autograd_conformance.report import load
+from tests.conftest import run_name
 
 PLANTED = '''
 import os
@@ -57,12 +58,6 @@ def verdicts(report: dict) -> dict[str, str]:
     return {p["id"]: p["verdict"] for p in report["probes"]}
 
 
-def run_name() -> str:
-    import torch
-
-    return f"torch-{torch.__version__}"
-
-
 def test_crash_under_xdist_is_a_verdict_and_the_rest_is_kept(project):
     plant(project, "obs.fact('x.count', 1)")
     assert project.run_subprocess("-n", "0").ret == 0  # a complete report first
@@ -72,7 +67,7 @@ def test_crash_under_xdist_is_a_verdict_and_the_rest_is_kept(project):
     assert result.ret == 1
     assert project.report_path().read_text() == baseline  # a run with a crash never replaces a full report
     result.stdout.fnmatch_lines(["*a run in which 1 probes crashed: the full report * is left as it was*"])
-    report = project.report(f"torch-{run_name().removeprefix('torch-')}.crashed")
+    report = project.report(run_name(kind="crashed"))
     assert verdicts(report) == {"fam/test_a_first": "pass", "fam/test_b_planted": "crashed",
                                 "fam/test_c_last": "pass"}
     crashed = next(p for p in report["probes"] if p["verdict"] == "crashed")

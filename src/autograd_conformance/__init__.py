@@ -42,6 +42,7 @@ Entry points
     of the processes that run probes), ``collector`` (hooks of the process that collects results and ends the
     run), ``schedule`` (xdist scheduling that keeps the ops family on one worker), ``plugin`` (pytest options,
     collection, and each process's roles), ``history`` (recording the table on every described torch release),
+    ``accept`` (a candidate torch's differences stated in a team's own layer, ``autograd-conformance accept``),
     ``scaffold`` (``init``: a team's own suite), ``launch`` (``run``: pytest on the bundled suite),
     ``arguments`` (the command line's shared argument helpers), ``cli`` (the ``autograd-conformance`` command),
     ``direct`` (probes without pytest: the benchmark's floor).

@@ -1,11 +1,15 @@
-"""Shared argument helpers of the ``autograd-conformance`` command line: the parser whose errors are one line
-(exit 2) like every other error of the command, and the one layout its subcommands and common options share."""
+"""The ``autograd-conformance`` command line's arguments: every subcommand and option declared in one layout, and
+a parser whose errors are one line (exit 2) like every other error of the command. ``cli`` runs the commands."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 from typing import Any
+
+from . import __version__
+from .facts import GATE_SEMANTIC
+from .scaffold import WORKFLOW
 
 #: The exit status of a usage error (and of every other error of the commands on reports and tables).
 EXIT_BAD_INPUT = 2
@@ -18,14 +22,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"autograd-conformance: error: {message} (see '{self.prog} --help')\n")
 
 
-def command(sub: Any, name: str, func: Any, help: str, description: str, examples: Sequence[str] = (),
+def command(sub: Any, name: str, help: str, description: str, examples: Sequence[str] = (),
             status: str = "") -> argparse.ArgumentParser:
     """A subcommand: its help, description, exit status words and examples, in the one layout they all share."""
     epilog = "\n".join([*([f"exit status: {status}"] if status else []),
                         *(["examples:", *(f"  autograd-conformance {e}" for e in examples)] if examples else [])])
     parser = sub.add_parser(name, help=help, description=description, epilog=epilog or None,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.set_defaults(func=func)
     return parser
 
 
@@ -36,3 +39,136 @@ def output(command: argparse.ArgumentParser, help: str = "write to FILE instead 
 
 def formats(command: argparse.ArgumentParser, *choices: str) -> None:
     command.add_argument("--format", choices=choices, default="text", help="output format (default: text)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="autograd-conformance", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the autograd conformance suite, and work with its expectations table and saved reports.",
+        epilog="Exit status of the commands on reports and tables: 0 ok, 1 differences, 2 bad input "
+               "('run' has pytest's, see 'run --help').")
+    parser.add_argument("--version", action="version", version=f"autograd-conformance {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="run the bundled conformance suite (pytest arguments pass through; see run --help)",
+                   add_help=False)
+
+    init = command(sub, "init", "start a probe suite of your own: a table directory and a starter probe",
+                    "Create DIRECTORY/expectations/ (your table) and, if DIRECTORY has no probe module yet, a starter "
+                    "probe; then say what to add to your pytest configuration.",
+                    ["init tests/autograd", "init tests/autograd --ci"])
+    init.add_argument("directory", help="where your probe modules live (e.g. tests/autograd)")
+    init.add_argument("--family", default="assumptions", help="the starter module's family (default: assumptions)")
+    init.add_argument("--ci", action="store_true",
+                      help=f"also write the CI gate for GitHub Actions to {WORKFLOW} (run from your repository's root)")
+
+    command(sub, "facts", "print the fact vocabulary as a Markdown table",
+             "Print the fact vocabulary (the README's facts section is this output).")
+
+    html = command(sub, "html", "render a saved JSON report as a self-contained HTML page",
+                    "Render a saved report as one HTML file (no network): run info, verdict counts, probes by family "
+                    "with observed vs expected facts, the row in force, source and a repro snippet.",
+                    ["html reports/torch-2.13.0+cpu.json", "html reports/torch-2.13.0+cpu.json -o /tmp/report.html"])
+    html.add_argument("report", help="a JSON report written by a pytest run")
+    output(html, "where to write (default: the report's name with .html)")
+
+    diff = command(sub, "diff", "compare the facts of two saved reports (e.g. torch 2.13 vs 2.14)",
+                    "Compare two runs fact by fact, independent of either run's expectations: probes added, removed, "
+                    "changed (each fact before -> after, semantic or text), unchanged. A change the table accepted in "
+                    "both runs (a version-conditioned row) is still reported, and marked.",
+                    ["diff reports/torch-2.13.0+cpu.json reports/torch-2.14.1+cu130.json",
+                     "diff before.json after.json --format markdown -o diff.md",
+                     "diff before.json after.json --ignore '*.message' --ignore '*.warns'",
+                     "diff before.json after.json --fail-on semantic"],
+                    "0 no difference, 1 differences, 2 bad input (missing, corrupt or wrong-schema report)")
+    diff.add_argument("before", help="the baseline report (e.g. the current torch pin)")
+    diff.add_argument("after", help="the candidate report (e.g. the new torch)")
+    formats(diff, "text", "markdown", "json", "html")
+    output(diff)
+    diff.add_argument("--ignore", action="append", default=[], metavar="GLOB",
+                      help="ignore facts whose name matches GLOB (repeatable), e.g. '*.message'")
+    diff.add_argument("--fail-on", choices=("any", GATE_SEMANTIC), default="any",
+                      help="exit 1 on any difference (default) or only on semantic changes and added/removed probes")
+
+    record = command(sub, "record",
+                      "record the facts of saved runs (several torch versions/devices) into the table",
+                      "Merge the observations of saved reports into the table so that every given run passes: facts "
+                      "all runs agree on stay unconditional, differing facts get when blocks with PEP 440 ranges "
+                      "bounded by the releases observed (a change reverted later gets a bounded range). Only rows "
+                      "the table does not already predict are touched; existing reason/link are kept. Runs with "
+                      "broken probes are refused.",
+                      ["record reports/torch-2.13.0+cpu.json reports/torch-2.14.1+cu130.json",
+                       "record --dry-run reports/*.json     # print the table diff, write nothing"])
+    record.add_argument("reports", nargs="+", help="JSON reports of full runs on the torch versions to describe")
+    record.add_argument("--expectations", default="suites/expectations", metavar="DIR",
+                        help="the table directory (default: suites/expectations)")
+    record.add_argument("--dry-run", action="store_true", help="print the diff of the table, write nothing")
+    record.add_argument("--init", action="store_true", help="create the table directory if there is none")
+
+    acc = command(sub, "accept", "state a candidate torch's differences in your own table",
+                  "Write when blocks into your table layer (never the installed one) for each probe of a candidate "
+                  "run that differs from the table: conditioned on the candidate's release and later, stating the "
+                  "facts it observed, with your reason and link. The candidate run is green afterwards; your current "
+                  "pin resolves as before. Verified before anything is written.",
+                  ["accept reports/torch-2.14.1+cu130.json --expectations tests/autograd/expectations "
+                   "--reason 'torch 2.14 aligned clamp subgradients' --probe 'values/*' --dry-run"])
+    acc.add_argument("candidate", help="the candidate run's JSON report")
+    acc.add_argument("--expectations", required=True, metavar="DIR", help="your table directory (ac_expectations)")
+    acc.add_argument("--reason", required=True, help="why the table now states this (one sentence)")
+    acc.add_argument("--link", help="the torch change behind it (a PR or issue URL)")
+    acc.add_argument("--since", metavar="VERSION", help="the first release they apply to (default: the candidate's)")
+    acc.add_argument("--probe", action="append", metavar="GLOB", help="only probes whose id matches (repeatable)")
+    acc.add_argument("--dry-run", action="store_true", help="print the table diff, write nothing")
+
+    hist = command(sub, "history",
+                    "(re)record the table on every described torch release (in a checkout)",
+                    "Release by release: make a scratch environment with that torch and this checkout, run the "
+                    "suite, keep the report, remove the environment; then merge all reports into the table "
+                    "(autograd-conformance record) and write the described releases to _releases.toml. Needs the "
+                    "package registry; uses uv when it is installed.",
+                    ["history", "history --releases 2.13.0,2.14.1 --no-record"])
+    hist.add_argument("--releases", metavar="LIST",
+                      help="comma-separated torch versions (default: the latest patch of every 2.x minor release)")
+    for flag, default, text in (("--work", ".history", "scratch environments"),
+                                ("--reports", "reports/history", "where each release's report goes")):
+        hist.add_argument(flag, default=default, metavar="DIR", help=f"{text} (default: {default})")
+    hist.add_argument("--workers", default="2", metavar="N", help="-n for each run (default: 2)")
+    hist.add_argument("--find-links", action="append", metavar="DIR", help="extra wheel directories (default: pip's)")
+    for flag, text in (("--keep-cache", "keep downloads between releases (more disk)"),
+                       ("--reuse", "keep reports already in --reports instead of re-running"),
+                       ("--no-record", "only run and keep the reports")):
+        hist.add_argument(flag, action="store_true", help=text)
+
+    matrix = command(sub, "matrix",
+                      "families x torch releases from several saved reports, each cell linking to what changed",
+                      "Render several reports (e.g. one per torch release) as one page: a row per family, a column "
+                      "per run ordered by torch version, pass counts per cell, and per cell the facts that changed "
+                      "since the run before it.", ["matrix reports/history/torch-*.json -o reports/matrix.html"])
+    matrix.add_argument("reports", nargs="+", help="saved JSON reports")
+    output(matrix, "where to write the page", required=True)
+
+    log = command(sub, "changelog",
+                   "the autograd changes at each torch release boundary, from the table alone",
+                   "List what the expectations table states changes from one described torch release to the next: "
+                   "probe, fact, before -> after, semantic or text, and the reason and link of the row. Grouped by "
+                   "family, behaviour before wording. Needs no torch.",
+                   ["changelog --from 2.8 --to 2.13", "changelog --from 2.4 --format markdown -o CHANGES.md",
+                    "changelog --format html -o changelog.html --semantic-only"])
+    log.add_argument("--from", dest="start", metavar="VERSION", help="the release you upgrade from (default: oldest)")
+    log.add_argument("--to", dest="end", metavar="VERSION", help="the release you upgrade to (default: newest)")
+    formats(log, "text", "markdown", "html", "json")
+    log.add_argument("--semantic-only", action="store_true", help="leave wording changes out")
+    log.add_argument("--expectations", metavar="DIR",
+                     help="the table (default: suites/expectations here, else the bundled one)")
+    output(log)
+
+    compact = command(sub, "compact",
+                       "fold facts shared by a parametrised probe's rows into one pattern row",
+                       "Fold the facts that every row of one parametrised probe shares into a family/test_x[*] "
+                       "pattern row, leaving each row only what is its own. Resolution is unchanged.",
+                       ["compact", "compact --dry-run --expectations suites/expectations"])
+    compact.add_argument("--expectations", default="suites/expectations", metavar="DIR",
+                         help="the table directory (default: suites/expectations)")
+    compact.add_argument("--torch-version", metavar="VERSION",
+                         help="check the table for conflicts under this torch version (default: installed)")
+    compact.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
+    return parser

@@ -90,9 +90,11 @@ def timeline(table: Table, probe_id: str, device: str, mode: str = modes.REFEREN
             before, after = ra.facts.get(name, ABSENT), rb.facts.get(name, ABSENT)
             if before == after:
                 continue
-            block = rb.blocks.get(name) if name in rb.facts and rb.blocks[name].torch is not None else None
-            if block is None and name in ra.facts and ra.blocks[name].torch is not None:
-                block = ra.blocks[name]  # a conditioned value ends: its reason explains the change back
+            # The block in force after the boundary says why (also where it makes the fact absent); else a
+            # conditioned value ends, and its own reason explains the change back.
+            block = rb.blocks.get(name) if name in rb.blocks and rb.blocks[name].torch is not None else None
+            if block is None and name in ra.blocks and ra.blocks[name].torch is not None:
+                block = ra.blocks[name]
             changes.append(Change(str(a), str(b), family, probe_id, name, _kind(name), before, after,
                                   reason=block.reason if block else None, link=block.link if block else None,
                                   **variant))

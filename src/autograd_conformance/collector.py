@@ -22,11 +22,14 @@ class ResultCollector:
     ``activate()`` starts it (an xdist controller learns from the workers' collections that probes will run)."""
 
     def __init__(self, config: pytest.Config, suites: list[Suite],
-                 session: Callable[[], ConformanceSession | None], activate: Callable[[], Any]) -> None:
+                 session: Callable[[], ConformanceSession | None], activate: Callable[[], Any],
+                 error: Callable[[], str | None] = lambda: None) -> None:
         self.config = config
         self.suites = suites
         self.session = session
         self.activate = activate
+        #: Why the run was stopped before its probes (a bad option or table), if it was.
+        self.error = error
         self.previous_sigterm: Any = None
         self.pytest_session: pytest.Session | None = None
 
@@ -47,7 +50,7 @@ class ResultCollector:
         try:
             session.expect(nodeids)
         except SessionError as exc:
-            raise pytest.UsageError(f"autograd-conformance: {exc}") from None
+            raise pytest.UsageError(f"autograd-conformance: {exc}") from None  # a broken table: exit 4
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         """Mark in the stream that a probe starts (here or on a worker), so a process that dies in it leaves its
@@ -96,10 +99,10 @@ class ResultCollector:
         return suite_module(nodeid.partition("::")[0], bases, self.suites) is not None
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.pytest_session = session
         conformance = self.session()
         if conformance is None:
             return
-        self.pytest_session = session
         conformance.import_leaks.update(session.config.stash.get(IMPORT_LEAKS, []))
         outcome = conformance.finish(int(exitstatus), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
                                      stopped_early=bool(session.shouldstop or session.shouldfail))
@@ -119,8 +122,10 @@ class ResultCollector:
         counts, which say "passed" whatever the table's verdict was)."""
         session = self.session()
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and session is not None and self.pytest_session is not None:
-            text, green = verdict_line(session.outcome, int(self.pytest_session.exitstatus))
+        if reporter is not None and self.pytest_session is not None and (session is not None or self.error()):
+            status = int(self.pytest_session.exitstatus)
+            text, green = verdict_line(session.outcome if session else None, status,
+                                       None if session else self.error())
             reporter.write_line(text, green=green, red=not green, bold=True)
         if self.previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self.previous_sigterm)

@@ -7,9 +7,12 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from packaging.version import Version
+
 from .facts import GATE_SEMANTIC, SEMANTIC, TEXT, fails_gate, is_compared, is_wording, kind_of
 from .report import Report, RunInfo
 from .result import ProbeResult
+from .releases import torch_release
 from .verdict import SKIPPED, equal, show
 
 
@@ -28,6 +31,12 @@ class FactChange:
     accepted_before: bool = False
     accepted_after: bool = False
     source_after: str | None = None
+    #: Why the table says this fact changes between the two runs' releases (its block's reason and link), if it
+    #: says so: taken from the after run's timeline of the probe.
+    reason: str | None = None
+    link: str | None = None
+    #: What the change is about (an index into ``IMPACTS``): the diff shows the most pressing first.
+    impact: int = 0
 
     @property
     def accepted_both(self) -> bool:
@@ -37,6 +46,29 @@ class FactChange:
     def category(self) -> str:
         """``new-`` or ``accepted-`` (the table states the change in both runs), then ``semantic`` or ``text``."""
         return ("accepted-" if self.accepted_both else "new-") + ("text" if is_wording(self.kind) else "semantic")
+
+
+#: What a change is about, most pressing first: gradient values and semantics, then whether an error is raised,
+#: then messages and warnings, then which APIs exist, then the bookkeeping of torch's own test database (what
+#: its OpInfos declare, which ops it holds).
+IMPACTS = ("gradient values and semantics", "errors raised or not", "messages and warnings", "API surface",
+           "torch's test-database bookkeeping")
+#: The pseudo-fact of a probe that exists in one run only (a table's entry-level torch range).
+PROBE_EXISTS = "(probe exists)"
+
+
+def impact(fact: str, family: str) -> int:
+    """The ``IMPACTS`` index of a change of ``fact`` in a probe of ``family``."""
+    attribute = fact.rsplit(".", 1)[-1]
+    if attribute == "declared" or fact == PROBE_EXISTS and family in ("numerics", "ops"):
+        return 4
+    if family == "api" or attribute == "present":
+        return 3
+    if is_wording(kind_of(fact, default=SEMANTIC)):
+        return 2
+    if attribute == "raises":
+        return 1
+    return 0
 
 
 #: The kinds of difference between two runs, most pressing first, with the words the pages use for them.
@@ -61,10 +93,38 @@ class ProbeChange:
         return TEXT if all(is_wording(c.kind) for c in self.changes) else SEMANTIC
 
     @property
+    def impact(self) -> int:
+        """The most pressing of its changes' impacts."""
+        return min((c.impact for c in self.changes), default=0)
+
+    @property
     def category(self) -> str:
         """The most pressing category among its changes."""
         order = list(CATEGORIES)
         return min((c.category for c in self.changes), key=order.index)
+
+
+@dataclass
+class Cause:
+    """One cause of changes: the reason and link of the table's block that states them (None: not stated), the
+    most pressing impact among them, and the changes, per probe."""
+
+    reason: str | None
+    link: str | None
+    impact: int
+    #: The candidate run's table expects these values (a reason may still be missing).
+    stated: bool = False
+    changes: list[tuple["ProbeChange", FactChange]] = field(default_factory=list)
+
+    @property
+    def why(self) -> str:
+        if self.reason:
+            return self.reason
+        return "stated by the table, without a reason" if self.stated else "not stated by the table: to decide on"
+
+    @property
+    def probes(self) -> list[str]:
+        return sorted({p.id for p, _ in self.changes})
 
 
 @dataclass
@@ -78,10 +138,30 @@ class Diff:
     changed: list[ProbeChange] = field(default_factory=list)
     unchanged: int = 0
     ignored: list[str] = field(default_factory=list)
+    #: Removed probes the table says no longer exist on the after run's release (their timeline says so).
+    removal_stated: set[str] = field(default_factory=set)
     #: Why either report cannot stand for a full run (then probes it did not run show as added or removed).
     warnings: list[str] = field(default_factory=list)
     #: Where the two reports were read from (for links), when known.
     paths: tuple[str, str] | None = None
+
+    def causes(self) -> list[Cause]:
+        """The changes grouped by cause (the table's reason and link, or none), most pressing first, then the
+        cause that moves the most probes."""
+        groups: dict[tuple[Any, ...], Cause] = {}
+        for p in self.changed:
+            for c in p.changes:
+                key = (c.impact, c.accepted_after, c.reason, c.link)
+                groups.setdefault(key, Cause(c.reason, c.link, c.impact, c.accepted_after)).changes.append((p, c))
+        return sorted(groups.values(), key=lambda c: (c.impact, c.stated, -len(c.probes), c.reason or ""))
+
+    @property
+    def decided(self) -> bool:
+        """Whether the table states every change (the candidate run's table expected each new value, and each
+        probe added or removed): nothing is left to decide."""
+        return (all(c.accepted_after for p in self.changed for c in p.changes)
+                and all(p.verdict == "pass" for p in self.added)
+                and all(p.id in self.removal_stated for p in self.removed))
 
     @property
     def has_differences(self) -> bool:
@@ -131,9 +211,22 @@ def _comparable(report: Report) -> dict[str, ProbeResult]:
     return {p.id: p for p in report.probes if p.verdict != SKIPPED}
 
 
+def _stated(probe: ProbeResult, fact: str, low: Version, high: Version) -> tuple[str | None, str | None]:
+    """The reason and link the table gives (in ``probe``'s timeline) for a change of ``fact`` at a release
+    boundary between ``low`` and ``high``: the boundary nearest ``high``."""
+    found = [t for t in probe.timeline if t.get("fact") == fact
+             and low <= torch_release(t["before_release"]) and torch_release(t["after_release"]) <= high]
+    if not found:
+        return None, None
+    last = max(found, key=lambda t: torch_release(t["after_release"]))
+    return last.get("reason"), last.get("link")
+
+
 def compute(before: Report, after: Report, ignore: list[str] | None = None) -> Diff:
-    """Compare observations (not verdicts): probes added, removed, changed (per fact), unchanged."""
+    """Compare observations (not verdicts): probes added, removed, changed (per fact), unchanged; each change
+    with the reason and link the table gives for it, and its impact. Changed probes come most pressing first."""
     ignore = list(ignore or [])
+    low, high = sorted((torch_release(before.run_info.torch_version), torch_release(after.run_info.torch_version)))
     a, b = _comparable(before), _comparable(after)
     diff = Diff(before.run_info, after.run_info, ignored=ignore)
     for side, report in (("before", before), ("after", after)):
@@ -143,6 +236,8 @@ def compute(before: Report, after: Report, ignore: list[str] | None = None) -> D
                                  f"{'added' if side == 'before' else 'removed'}")
     diff.added = [b[i] for i in sorted(b.keys() - a.keys())]
     diff.removed = [a[i] for i in sorted(a.keys() - b.keys())]
+    diff.removal_stated = {p.id for p in diff.removed if any(  # the table says this probe changes here
+        low <= torch_release(t["before_release"]) and torch_release(t["after_release"]) <= high for t in p.timeline)}
     for pid in sorted(a.keys() & b.keys()):
         pa, pb = a[pid], b[pid]
         oa, ob = pa.observation, pb.observation
@@ -154,15 +249,18 @@ def compute(before: Report, after: Report, ignore: list[str] | None = None) -> D
                 continue
             if name in oa and name in ob and equal(oa[name], ob[name]):
                 continue
+            reason, link = _stated(pb, name, low, high)
             changes.append(FactChange(
                 name, _kind(name), oa.get(name), ob.get(name), name in oa, name in ob,
                 accepted_before=pa.expectation is not None and name not in mismatched_a,
                 accepted_after=pb.expectation is not None and name not in mismatched_b,
-                source_after=pb.expectation.sources.get(name) if pb.expectation else None))
+                source_after=pb.expectation.sources.get(name) if pb.expectation else None,
+                reason=reason, link=link, impact=impact(name, pb.family)))
         if changes:
             diff.changed.append(ProbeChange(pid, pb.section, pa.verdict, pb.verdict, changes))
         else:
             diff.unchanged += 1
+    diff.changed.sort(key=lambda p: (p.impact, p.family, p.id))
     return diff
 
 
@@ -177,13 +275,20 @@ def format_text(diff: Diff) -> str:
              f"{a.run_name} (torch {a.torch_version})",
              f"{len(diff.changed)} changed ({diff.semantic_changes} semantic, {diff.text_changes} text facts), "
              f"{len(diff.added)} added, {len(diff.removed)} removed, {diff.unchanged} unchanged"
-             + (f"; ignoring {', '.join(diff.ignored)}" if diff.ignored else "")]
+             + (f"; ignoring {', '.join(diff.ignored)}" if diff.ignored else ""),
+             "every change is stated by the table" if diff.decided else "some changes are not stated by the table: "
+             "decide on them (autograd-conformance accept states them in your table)"]
     lines += [f"warning: {w}" for w in diff.warnings]
-    for p in diff.changed:
-        lines.append(f"changed {p.id} [{p.kind}] ({p.verdict_before} → {p.verdict_after})")
-        for c in p.changes:
-            note = f"  (accepted by the table in both runs: {c.source_after})" if c.accepted_both else ""
-            lines.append(f"  {c.fact} [{c.kind}]: {_value(c, 'before')} → {_value(c, 'after')}{note}")
+    shown = None
+    for cause in diff.causes():
+        if cause.impact != shown:
+            shown = cause.impact
+            lines.append(f"\n[{IMPACTS[cause.impact]}]")
+        lines.append(f"cause: {cause.why}{f' ({cause.link})' if cause.link else ''} — {len(cause.probes)} probes")
+        for p, c in cause.changes:
+            lines.append(f"  {p.id}  {c.fact} [{c.kind}]: {_value(c, 'before')} → {_value(c, 'after')}")
+    if diff.added or diff.removed:
+        lines.append("")
     lines += [f"added {p.id} ({p.verdict})" for p in diff.added]
     lines += [f"removed {p.id} ({p.verdict})" for p in diff.removed]
     return "\n".join(lines) + "\n"
@@ -200,13 +305,20 @@ def format_markdown(diff: Diff) -> str:
            f"({diff.semantic_changes} semantic, {diff.text_changes} text facts), {len(diff.added)} added, "
            f"{len(diff.removed)} removed, {diff.unchanged} unchanged.", ""]
     out += [f"> **Warning:** {w}" for w in diff.warnings] + ([""] if diff.warnings else [])
-    if diff.changed:
-        out += ["| probe | fact | kind | before | after | table |", "|---|---|---|---|---|---|"]
-        for p in diff.changed:
-            for c in p.changes:
-                out.append(f"| `{_md(p.id)}` | `{_md(c.fact)}` | {c.kind} | `{_md(_value(c, 'before'))}` | "
-                           f"`{_md(_value(c, 'after'))}` | {'accepted in both runs' if c.accepted_both else ''} |")
-        out.append("")
+    out += ["Every change is stated by the table." if diff.decided else
+            "**Some changes are not stated by the table**: decide on them.", ""]
+    shown = None
+    for cause in diff.causes():
+        if cause.impact != shown:
+            shown = cause.impact
+            out += [f"### {IMPACTS[cause.impact]}", ""]
+        why = (_md(cause.why) if cause.stated or cause.reason else f"**{cause.why}**") + (
+            f" ([link]({cause.link}))" if cause.link else "")
+        out += [f"<details><summary>{why} — {len(cause.probes)} probes</summary>", "",
+                "| probe | fact | kind | before | after |", "|---|---|---|---|---|"]
+        out += [f"| `{_md(p.id)}` | `{_md(c.fact)}` | {c.kind} | `{_md(_value(c, 'before'))}` | "
+                f"`{_md(_value(c, 'after'))}` |" for p, c in cause.changes]
+        out += ["", "</details>", ""]
     for title, probes in (("Added", diff.added), ("Removed", diff.removed)):
         if probes:
             out += [f"### {title}", ""] + [f"- `{p.id}` ({p.verdict})" for p in probes] + [""]

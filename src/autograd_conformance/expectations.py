@@ -57,6 +57,8 @@ class Block:
     mode: str | None = None
     reason: str | None = None
     link: str | None = None
+    #: The table layer the block's entry comes from (0: the lowest, the bundled table).
+    layer: int = 0
 
     @property
     def specificity(self) -> tuple[int, int, int]:
@@ -252,6 +254,8 @@ def parse_entries(file: str, doc: dict[str, Any], layer: int = 0) -> list[Entry]
             raise TableError(file, key, f"'{WHEN}' must be an array of tables ([[\"{key}\".when]])")
         base = _block(file, key, None, raw)
         when = [_block(file, key, i, b) for i, b in enumerate(when_raw)]
+        for block in (base, *when):
+            block.layer = layer
         entries.append(Entry(file, key, base, when, is_pattern(key), layer))
     return entries
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from markupsafe import Markup
 
-from .diff import CATEGORIES, Diff
+from .diff import CATEGORIES, IMPACTS, Diff
 from .facts import SEMANTIC, is_compared, is_wording, kind_of
 from .report import Report
 from .repro import PRELUDE
@@ -118,7 +118,8 @@ def render_diff(diff: Diff, links: dict[str, str] | None = None) -> str:
     changed = [{"id": p.id, "family": p.family, "verdict_before": p.verdict_before, "verdict_after": p.verdict_after,
                 "category": p.category,
                 "changes": [{"fact": c.fact, "kind": c.kind, "category": c.category, "before": c.before, "after": c.after,
-                             "in_before": c.in_before, "in_after": c.in_after, "source_after": c.source_after}
+                             "in_before": c.in_before, "in_after": c.in_after, "source_after": c.source_after,
+                             "reason": c.reason, "link": c.link, "impact": IMPACTS[c.impact]}
                             for c in p.changes]} for p in diff.changed]
     added = [{"id": p.id, "family": p.section, "verdict": p.verdict} for p in diff.added]
     removed = [{"id": p.id, "family": p.section, "verdict": p.verdict} for p in diff.removed]
@@ -136,12 +137,20 @@ def render_diff(diff: Diff, links: dict[str, str] | None = None) -> str:
     counts = {"new_semantic": sum(1 for p in changed if p["category"] == "new-semantic"),
               "new_text": sum(1 for p in changed if p["category"] == "new-text"),
               "accepted": sum(1 for p in changed if p["category"].startswith("accepted"))}
-    payload = {"changed": changed, "added": added, "removed": removed, "families": sorted(per_family),
-               "labels": CATEGORIES}
-    tone = ("fail" if counts["new_semantic"] or diff.added or diff.removed else
-            "warn" if counts["new_text"] else "pass")
+    payload = {"changed": changed, "added": added, "removed": removed, "labels": CATEGORIES,
+               "families": sorted(per_family, key=lambda f: (min((IMPACTS.index(c["impact"]) for p in changed
+                                                                  if p["family"] == f for c in p["changes"]),
+                                                                 default=9), f))}
+    undecided = sum(1 for p in diff.changed for c in p.changes if not c.accepted_after)
+    wording_only = all(is_wording(c.kind) for p in diff.changed for c in p.changes if not c.accepted_after) and \
+        not diff.added and not diff.removed
+    tone = "pass" if diff.decided else "warn" if wording_only else "fail"
+    causes = [{"why": c.why, "stated": c.stated, "link": c.link, "impact": IMPACTS[c.impact], "probes": c.probes,
+               "changes": len(c.changes)} for c in diff.causes()]
     return _env().get_template("diff.html.j2").render(
-        diff=diff, links=links or {}, counts=counts, tone=tone, totals=totals, bars=bars, families=sorted(per_family),
+        diff=diff, links=links or {}, counts=counts, tone=tone, totals=totals, bars=bars, causes=causes,
+        undecided=undecided, families=sorted(per_family, key=lambda f: (min(
+            (IMPACTS.index(c["impact"]) for p in changed if p["family"] == f for c in p["changes"]), default=9), f)),
         categories=list(CATEGORIES.items()), labels=CATEGORIES, data_json=script_json(payload),
         css=_raw_asset("base.css"), common=_raw_asset("common.js"), script=_raw_asset("diff.js"))
 

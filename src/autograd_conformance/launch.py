@@ -13,10 +13,12 @@ usage: autograd-conformance run [PYTEST ARGS ...]
 Run the bundled conformance suite against the installed torch, from any directory, and write
 ./reports/<run-name>.json and .html. Every argument is pytest's (-n auto, -k, -m, -x, ...) or the plugin's
 (--ac-*; see 'pytest --help'). The suite runs with its own pytest configuration, not the one of the project
-you start it from. Paths you add (your own probe suites) run together with it, e.g.
+you start it from. To run your own probes together with it, use pytest itself (one report, with your
+project's configuration):
+  pytest --pyargs autograd_conformance.suites tests/autograd
+Examples:
   autograd-conformance run -n auto
   autograd-conformance run -m "not ops" --ac-report-dir=out
-  autograd-conformance run tests/autograd --ac-expectations=tests/autograd/expectations
 
 exit status: 0 every probe conforms; 1 autograd behaves differently; 3 the harness broke; 4 the table is
 broken; 5 too few probes ran (--ac-min-probes); 2 interrupted or a usage error
@@ -32,6 +34,9 @@ def run(pytest_args: list[str]) -> int:
     if pytest_args[:1] in (["-h"], ["--help"]):
         print(RUN_HELP, end="")
         return 0
+    check_torch()
+    _check_options(pytest_args)
+    _no_paths(pytest_args)
     suite = bundled_suite()
     if suite is None:
         raise ConformanceError("the bundled suite (autograd_conformance.suites) is not installed with this package")
@@ -57,3 +62,49 @@ def _joined(args: list[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def check_torch() -> None:
+    """One line, not 31 import tracebacks, where torch is not installed: the package never installs one."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ConformanceError("torch is not installed in this environment: install the release you pin first "
+                               "(pip install 'torch==X.Y.Z'); autograd-conformance never chooses a torch for you")
+
+
+def _check_options(args: list[str]) -> None:
+    """An ``--ac-*`` option pytest does not know is a usage error here (pytest would say so with its own status,
+    4, which the contract gives to a broken table), with the option it was probably meant to be."""
+    import difflib
+
+    from .options import OPTIONS
+
+    known = [o.flag for o in OPTIONS]
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        if flag.startswith("--ac-") and flag not in known:
+            near = difflib.get_close_matches(flag, known, n=1)
+            raise ConformanceError(f"unknown option {flag}" + (f" (did you mean {near[0]}?)" if near else "")
+                                   + "; see 'autograd-conformance run --help'")
+
+
+def _no_paths(args: list[str]) -> None:
+    """``run`` runs the bundled suite with its own configuration; a path of the project's (its own probes)
+    belongs in a ``pytest`` run with the project's configuration, where its paths and ids are the project's."""
+    from .options import PATH_OPTIONS
+
+    taking_value = False
+    for arg in args:
+        if taking_value:
+            taking_value = False
+            continue
+        if arg.startswith("-"):
+            taking_value = arg in ("-k", "-m", "-n", "-p", "-c", "-o", "--dist", "--maxfail", *PATH_OPTIONS,
+                                   "--ac-run-name", "--ac-torch-version", "--ac-devices", "--ac-modes",
+                                   "--ac-compile-backend", "--ac-gate", "--ac-min-probes", "--ac-timeout",
+                                   "--ac-hypothesis-profile", "--deselect", "--rootdir", "--basetemp")
+            continue
+        if "::" not in arg and not arg.startswith("autograd_conformance"):
+            raise ConformanceError(f"{arg}: 'run' runs the bundled suite alone; to run your probes with it, run "
+                                   f"pytest --pyargs autograd_conformance.suites {arg}")

@@ -46,8 +46,7 @@ OPTIONS: list[Option] = [
            "and facts the table lacks and never changes an existing fact; `all` also rewrites facts that differ "
            "(in the block in force); `init` is `new` that may create the table directory. Writes into the top "
            "table layer (yours), never into the installed bundled table",
-           metavar="[new|all|init]", kwargs={"nargs": "?", "const": RecordPolicy.NEW.value,
-                                        "choices": tuple(p.value for p in RecordPolicy)}),
+           metavar="[new|all|init]", kwargs={"nargs": "?", "const": RecordPolicy.NEW.value}),
     Option("--ac-expectations", "a table directory of your own, whose parent directory holds your probe modules "
            "(repeatable; later layers override earlier ones and the bundled table; the option is relative to "
            "where pytest starts, the ini value to the ini file)",
@@ -71,7 +70,7 @@ OPTIONS: list[Option] = [
            ini_default=modes.DEFAULT_BACKEND),
     Option("--ac-gate", "what fails a probe: `all` differences (the default) or only `semantic` ones; text "
            "drift (messages, warnings) is still reported", metavar="all|semantic", ini="ac_gate",
-           ini_default="all", kwargs={"choices": GATES}),
+           ini_default="all"),
     Option("--ac-min-probes", "exit 5 when fewer than N probes ran (guards CI against a half-collected run)",
            metavar="N", ini="ac_min_probes", ini_default="0", kwargs={"type": int}),
     Option("--ac-timeout", "per-probe time limit in seconds; a probe that runs longer gets verdict `timeout` "
@@ -80,7 +79,7 @@ OPTIONS: list[Option] = [
            kwargs={"action": "store_true"}),
     Option("--ac-hypothesis-profile", "the examples the property probes draw: `ci` (the default: 100, "
            "derandomized), `dev` (15, random) or `thorough` (1000); hypothesis' own profiles are left alone",
-           metavar="NAME", kwargs={"choices": tuple(PROFILES)}),
+           metavar="NAME"),
     Option("--ac-no-html", "write only the JSON report, not the HTML page beside it",
            kwargs={"action": "store_true"}),
 ]
@@ -183,8 +182,11 @@ class RunOptions:
         backend = config.getoption("ac_compile_backend") or config.getini("ac_compile_backend")
         if backend not in modes.BACKENDS:
             raise OptionError(f"--ac-compile-backend {backend!r}: use one of {', '.join(modes.BACKENDS)}")
-        other_modes = [m for m in selected_modes if m != modes.REFERENCE]
-        run_name = config.getoption("ac_run_name") or "-".join([f"torch-{torch_version}", *other_modes])
+        table_version = config.getoption("ac_torch_version") or torch_version
+        requested = config.getoption("ac_devices")
+        suites = tuple(suites_for(table_dirs(config)))
+        run_name = config.getoption("ac_run_name") or default_run_name(
+            torch_version, table_version, selected_modes, [s for s in suites if reaches(config, s)], requested, root)
         if not _RUN_NAME.match(run_name):
             raise OptionError(f"--ac-run-name {run_name!r}: use letters, digits, '.', '_', '+', '-'")
         profile = config.getoption("ac_hypothesis_profile") or "ci"
@@ -192,16 +194,14 @@ class RunOptions:
             raise OptionError(f"--ac-hypothesis-profile {profile!r}: use one of {', '.join(PROFILES)}")
         report_dir = config.getoption("ac_report_dir")
         report_dir = invocation / report_dir if report_dir else root / config.getini("ac_report_dir")
-        suites = tuple(suites_for(table_dirs(config)))
         if not suites:
             raise OptionError("no probe suite: the bundled suite is not installed and no ac_expectations is set")
-        requested = config.getoption("ac_devices")
         if requested:
             select_devices(requested)  # an unknown or absent device stops the run at start
         return cls(
             root=root, suites=suites, report_dir=report_dir, run_name=run_name, torch_version=torch_version,
-            table_version=config.getoption("ac_torch_version") or torch_version,
-            record=RecordPolicy(config.getoption("ac_record")) if config.getoption("ac_record") else None,
+            table_version=table_version,
+            record=_policy(config.getoption("ac_record")),
             allow_missing=bool(config.getoption("ac_allow_missing")),
             html=not config.getoption("ac_no_html"), gate=gate, min_probes=number("ac_min_probes", int),
             timeout=number("ac_timeout", float), hypothesis_profile=profile, requested_devices=requested,
@@ -209,6 +209,44 @@ class RunOptions:
             narrowed_by=(f"--ac-modes={','.join(selected_modes)}" if modes.REFERENCE not in selected_modes
                          else narrowed_by(config, suites)),
             covered=tuple(s.directory for s in suites if covers(config, s)))
+
+
+def default_run_name(torch_version: str, table_version: str, selected_modes: tuple[str, ...], reached: list[Suite],
+                     requested_devices: str | None, root: Path) -> str:
+    """The report's name says what ran, so that runs of different things never take each other's name:
+    ``torch-<version>`` for the bundled suite alone (the baseline), then ``-as-<release>`` when the table is
+    resolved for another release (``--ac-torch-version``), the other execution modes (``-compile``), the team
+    suites the run reached (``-tests-autograd``; ``-with-tests-autograd`` beside the bundled suite), and the
+    devices when ``--ac-devices`` chose them (``-cpu``)."""
+    parts = [f"torch-{torch_version}"]
+    if table_version != torch_version:
+        parts.append(f"as-{table_version}")
+    parts += [m for m in selected_modes if m != modes.REFERENCE]
+    own = [_slug(s.directory, root) for s in reached if not s.bundled]
+    if own:
+        parts.append(("with-" if any(s.bundled for s in reached) else "") + "+".join(own))
+    if requested_devices:
+        parts.append("+".join(dict.fromkeys(d.strip() for d in requested_devices.split(",") if d.strip())))
+    return "-".join(parts)
+
+
+def _slug(directory: Path, root: Path) -> str:
+    """A suite's directory as a run-name part: relative to the rootdir where it can be (``tests-autograd``)."""
+    try:
+        text = Path(directory).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        text = Path(directory).name
+    return re.sub(r"[^\w.+-]+", "-", text).strip("-") or "suite"
+
+
+def _policy(value: str | None) -> RecordPolicy | None:
+    """``--ac-record``'s value as a policy (None: the run compares); OptionError names a bad one."""
+    if not value:
+        return None
+    try:
+        return RecordPolicy(value)
+    except ValueError:
+        raise OptionError(f"--ac-record={value}: use one of {', '.join(p.value for p in RecordPolicy)}") from None
 
 
 def table_dirs(config: Any) -> list[Path]:

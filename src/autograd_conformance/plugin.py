@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import gc
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from .items import is_probe
 from .options import OptionError, check_path_options, reaches, select_devices, select_modes, table_dirs
 from .probes import ProbeModule, Suite, in_modes, suite_of, suites_for
 from .runner import ProbeRunner
+from .scaffold import configuration_lines
 from .session import ConformanceSession, RunContext, SessionError
 
 _PLUGIN = pytest.StashKey["Conformance"]()
@@ -64,7 +66,7 @@ class Conformance:
         except SessionError as exc:
             self.error = f"autograd-conformance: {exc}"
             if self.collector is not None:
-                raise pytest.UsageError(self.error) from None
+                stop(self.error, usage=exc.usage)
             return None
         for role in self.roles:
             role.started(self.session)
@@ -87,13 +89,24 @@ class Conformance:
             return (modes.REFERENCE,)
 
 
+#: Exit statuses of a run stopped before its probes: a usage error, and a broken table (the contract's 2 and 4).
+EXIT_USAGE, EXIT_TABLE = 2, 4
+
+
+def stop(message: str, usage: bool) -> None:
+    """Stop the run before any probe with one line: a usage error exits 2, a broken table 4."""
+    if usage:
+        pytest.exit(message, returncode=EXIT_USAGE)
+    raise pytest.UsageError(message)  # pytest's usage-error status is 4, the contract's "the table is broken"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     try:
         check_path_options(config)
     except OptionError as exc:
-        raise pytest.UsageError(f"autograd-conformance: {exc}") from None
+        stop(f"autograd-conformance: {exc}", usage=True)
     state = Conformance(config)
     config.stash[_PLUGIN] = state
     _choose_roles(config, state)
@@ -115,7 +128,8 @@ def _choose_roles(config: pytest.Config, state: Conformance) -> None:
         if worker:
             config.pluginmanager.register(channel, "autograd-conformance-channel")
     if not worker:
-        state.collector = ResultCollector(config, state.suites, lambda: state.session, state.activate)
+        state.collector = ResultCollector(config, state.suites, lambda: state.session, state.activate,
+                                          lambda: state.error)
         state.roles.append(state.collector)
         config.pluginmanager.register(state.collector, "autograd-conformance-collector")
 
@@ -139,6 +153,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from .schedule import OpsTogetherScheduling
 
     return OpsTogetherScheduling(config, log)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A test that asks for ``obs`` outside a probe suite fails at set-up as pytest says; the report adds where
+    the setting goes that makes its directory a suite."""
+    rep = yield
+    if call.when == "setup" and rep.failed and "fixture 'obs' not found" in rep.longreprtext:
+        suite = Path(item.path).parent.relative_to(item.config.rootpath) if Path(item.path).is_relative_to(
+            item.config.rootpath) else Path(item.path).parent
+        hint = "\n".join(configuration_lines(suite / "expectations"))
+        rep.longrepr = (f"{rep.longreprtext}\nautograd-conformance: {item.nodeid} asks for 'obs' but {suite} is "
+                        f"not a probe suite: no ac_expectations names its table.\n{hint}")
+    return rep
 
 
 # --- collection ---------------------------------------------------------------------------------------------

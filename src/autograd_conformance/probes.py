@@ -136,6 +136,10 @@ class ProbeModule(pytest.Module):
     state put back, so it cannot change the facts of the probes collected after it)."""
 
     def _getobj(self):  # type: ignore[override]
+        if importlib.util.find_spec("torch") is None:
+            pytest.exit("autograd-conformance: torch is not installed in this environment: install the release "
+                        "you pin first (pip install 'torch==X.Y.Z'); the package never chooses a torch for you",
+                        returncode=2)
         from .isolation import around_import  # imports torch: the probe module is about to
 
         module = []

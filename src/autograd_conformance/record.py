@@ -69,6 +69,8 @@ class Recorder:
         self.policy = RecordPolicy(policy)
         self.torch_version = torch_version
         self.summary = RecordSummary()
+        #: The table layer being written (the top one): a block of a lower layer is never edited in place.
+        self.top = 0
 
     @classmethod
     def open(cls, directory: Path, policy: RecordPolicy, torch_version: str) -> "Recorder":
@@ -84,11 +86,11 @@ class Recorder:
         kept = sorted((r for r in results if r.verdict not in UNOBSERVED), key=lambda r: r.nodeid)
         self.summary.left_alone = sorted(r.id for r in results if r.verdict in UNOBSERVED and r.verdict != SKIPPED)
         others = [r for r in kept if variant_conditions(r.table_device, r.mode)]
+        self.top = max(len(table.directories) - 1, 0)
         for res in (r for r in kept if not variant_conditions(r.table_device, r.mode)):
             self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0"))
         if others:
-            top = max(len(table.directories) - 1, 0)  # record mode writes into the top layer
-            table = table.with_layer(top, {name: dumps_table(doc) for name, doc in self.docs.items()},
+            table = table.with_layer(self.top, {name: dumps_table(doc) for name, doc in self.docs.items()},
                                      self.torch_version or "0")
             for res in others:
                 self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0", res.mode))
@@ -135,8 +137,8 @@ class Recorder:
                     continue
                 block = resolved.blocks[name]
                 target = doc.setdefault(key, {})
-                if block.key == key and block.index is not None and block.file.endswith(filename):
-                    target = target[WHEN][block.index]
+                if block.key == key and block.index is not None and block.layer == self.top and WHEN in target:
+                    target = target[WHEN][block.index]  # the block in force is this layer's own: edit it
                 target[name] = _null_aware(name, value)
                 self._wrote(filename, changed=1)
         if self.policy == ALL and own is not None:
@@ -161,7 +163,7 @@ class Recorder:
                 if self.policy != ALL:
                     self.summary.kept_different.append((probe_id, name))
                     continue
-                if block.key == key and block.file.endswith(filename):
+                if block.key == key and block.layer == self.top and key in doc and WHEN in doc[key]:
                     target = doc[key][WHEN][block.index]
                     target[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
                     self._wrote(filename, changed=1)

@@ -52,7 +52,14 @@ def init(directory: Path, family: str = "assumptions", ci: bool = False) -> list
             said.append(f"wrote {module} (a starter probe: replace it with your own assumptions)")
     except OSError as exc:
         raise ScaffoldError(f"{exc.filename or directory}: cannot write: {exc.strerror or exc}") from None
-    said += [f"created {table}", "next: add to your pytest configuration", f"  ac_expectations = {table.as_posix()}",
-             "then record what torch does and review it:", f"  pytest {directory.as_posix()} --ac-record",
-             f"  git diff {table.as_posix()}"]
+    said += [f"created {table}", *configuration_lines(table), "then record what torch does and review it:",
+             f"  pytest {directory.as_posix()} --ac-record", f"  git diff {table.as_posix()}"]
     return said
+
+
+def configuration_lines(table: Path) -> list[str]:
+    """What to add to the project's pytest configuration, in each file's own syntax."""
+    where = table.as_posix()
+    return ["next: tell pytest where your table is, in pyproject.toml:", "  [tool.pytest.ini_options]",
+            f'  ac_expectations = ["{where}"]', "or in pytest.ini or tox.ini (under [pytest]) or setup.cfg (under "
+            "[tool:pytest]):", f"  ac_expectations = {where}"]

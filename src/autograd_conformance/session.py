@@ -62,7 +62,12 @@ def _installed_version(distribution: str) -> str | None:
 
 
 class SessionError(ConformanceError):
-    """Options or a table that make the run impossible; str() is one line naming the option or file."""
+    """Options or a table that make the run impossible; str() is one line naming the option or file. ``usage``
+    tells a usage error (exit 2) from a broken table (exit 4)."""
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 def check_record_target(options: RunOptions) -> None:
@@ -131,8 +136,10 @@ class ConformanceSession:
             check_torch_version(options.table_version)
             check_record_target(options)
             table = Table.load(options.table_dirs, options.table_version, options.root)
-        except ConformanceError as exc:
+        except TableError as exc:
             raise SessionError(str(exc)) from None
+        except ConformanceError as exc:  # an option, a version, a record target: the invocation is wrong
+            raise SessionError(str(exc), usage=True) from None
         return cls(options, table, context)
 
     # --- during the run ----------------------------------------------------------------------------------

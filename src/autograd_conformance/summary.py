@@ -118,8 +118,12 @@ EXIT_WORDS = {2: "interrupted", 3: "the harness broke", 4: "the table is broken"
 HEAD = "autograd-conformance:"
 
 
-def verdict_line(outcome: RunOutcome | None, status: int) -> tuple[str, bool]:
-    """The last line of a run: its verdict and exit status in words, and whether it is green (status 0)."""
+def verdict_line(outcome: RunOutcome | None, status: int, stopped: str | None = None) -> tuple[str, bool]:
+    """The last line of a run: its verdict and exit status in words, and whether it is green (status 0);
+    ``stopped`` is why a run was stopped before its probes (a bad option or table)."""
+    if stopped:
+        why = {2: "a usage error", 4: "the table is broken"}.get(status, "stopped before its probes")
+        return f"{HEAD} FAIL (exit {status}): {why}: {stopped.removeprefix(HEAD).strip()}", False
     if outcome is None or not outcome.results:
         if status == 0:
             return f"{HEAD} PASS (exit 0): no probes were collected", True

@@ -24,7 +24,8 @@
       el("td", {className: "kind"}, [el("span", {className: "badge v-" + c.category, textContent: data.labels[c.category]})]),
       el("td", {}, [valueNode(c.in_before ? c.before : undefined, c.after, "(not observed)")]),
       el("td", {}, [valueNode(c.in_after ? c.after : undefined, c.before, "(not observed)")]),
-      el("td", {className: "note", textContent: c.category.startsWith("accepted") ? (c.source_after || "") : ""}),
+      el("td", {className: "note"}, c.reason ? [c.reason, c.link ? " " : "", c.link ? el("a", {href: c.link, textContent: "link"}) : ""]
+        : [c.category.startsWith("accepted") ? "stated by the table" : "not stated: decide"]),
     ]);
   }
   function render() {
@@ -40,7 +41,7 @@
       const removed = state.categories.has("removed") ? data.removed.filter(p => p.family === family && (!q || text(p).includes(q))) : [];
       if (!probes.length && !added.length && !removed.length) continue;
       count += probes.length + added.length + removed.length;
-      const table = el("table", {className: "facts"}, [el("tr", {}, ["fact", "change", "before", "after", "stated by"]
+      const table = el("table", {className: "facts"}, [el("tr", {}, ["fact", "change", "before", "after", "why"]
         .map(h => el("th", {textContent: h})))]);
       for (const p of probes) {
         table.append(el("tr", {}, [el("td", {colSpan: 5}, [
