@@ -97,7 +97,12 @@ def spec_of(name: str) -> FactSpec:
         raise UnknownFact(f"fact {name!r} is not of the form <subject>.<attribute>")
     attr = m.group("attr")
     if attr not in VOCABULARY:
-        raise UnknownFact(f"fact {name!r}: unknown attribute {attr!r} (declared: {', '.join(sorted(VOCABULARY))})")
+        import difflib
+
+        near = difflib.get_close_matches(attr, VOCABULARY, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise UnknownFact(f"fact {name!r}: unknown attribute {attr!r} ({hint}declared: "
+                          f"{', '.join(sorted(VOCABULARY))})")
     return VOCABULARY[attr]
 
 

@@ -174,9 +174,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def pytest_pycollect_makemodule(module_path: Any, parent: pytest.Collector) -> pytest.Module | None:
     """Modules of a probe suite are ProbeModules (they get ``obs``); every other module is pytest's."""
     state = parent.config.stash.get(_PLUGIN, None)
-    if state is not None and suite_of(module_path, state.suites) is not None:
-        return ProbeModule.from_parent(parent, path=module_path)
-    return None
+    suite = suite_of(module_path, state.suites) if state is not None else None
+    if suite is None:
+        return None
+    bundled = next((s for s in state.suites if s.bundled), None)
+    if not suite.bundled and bundled is not None and (bundled.directory / Path(module_path).name).is_file():
+        family = Path(module_path).stem.removeprefix("test_")
+        stop(f"autograd-conformance: {module_path}: family {family!r} is the bundled suite's own; name your module "
+             f"after a family of yours (test_<yours>.py), so that its probes' ids are never the bundled ones",
+             usage=True)
+    return ProbeModule.from_parent(parent, path=module_path)
 
 
 @pytest.hookimpl(tryfirst=True)

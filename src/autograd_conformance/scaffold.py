@@ -27,6 +27,13 @@ def test_detach_shares_storage(obs, device):
 '''
 
 
+TABLE_README = """# Our autograd expectations
+
+One TOML file per probe family: what torch does for each of our probes (and, where we restate them, for probes
+of the bundled suite). Written by `pytest --ac-record` and `autograd-conformance accept`, reviewed in diffs.
+"""
+
+
 class ScaffoldError(ConformanceError):
     """A suite that cannot be scaffolded where asked (something is already there); str() is one line."""
 
@@ -46,6 +53,12 @@ def init(directory: Path, family: str = "assumptions", ci: bool = False) -> list
             text = resources.files(__package__).joinpath("templates", "conformance-workflow.yml").read_text()
             write_atomic(WORKFLOW, text.replace('PROBES: "tests/autograd"', f'PROBES: "{directory.as_posix()}"'))
             said.append(f"wrote {WORKFLOW} (set CURRENT_TORCH to your pin)")
+        (table / "README.md").write_text(TABLE_README)  # git keeps the directory; a reader learns what it is
+        ignore = Path(".gitignore")
+        if not ignore.exists() or "reports/" not in ignore.read_text().split():
+            with ignore.open("a") as fh:  # a run writes ./reports (about 24 MB): run output, not source
+                fh.write("reports/\n")
+            said.append("added reports/ to .gitignore")
         module = directory / f"test_{family}.py"
         if not module.exists() and not list(directory.glob("test_*.py")):
             module.write_text(STARTER_PROBE)
