@@ -33,7 +33,7 @@ def test_accepting_makes_the_candidate_green_and_keeps_the_earlier_rows(project,
     assert main(["accept", candidate, "--expectations", str(table), "--reason", "the candidate counts two",
                  "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "accepted 1 probes as of torch" in out and "+torch = " in out and "dry run: nothing written" in out
+    assert "accepted 1 probe as of torch" in out and "+torch = " in out and "dry run: nothing written" in out
     assert '"x.count" = 1' in project.table_text() and "when" not in project.table_text()
     assert main(["accept", candidate, "--expectations", str(table), "--reason", "the candidate counts two",
                  "--link", "https://example.org/pr/1"]) == 0

@@ -62,7 +62,7 @@ def test_change_accepted_by_the_table_in_both_runs_is_still_reported():
     diff = compute(before, after)
     (change,) = diff.changed[0].changes
     assert change.accepted_both
-    assert "cause: stated by the table, without a reason — 1 probes" in format_text(diff)
+    assert "cause: stated by the table, without a reason — 1 probe" in format_text(diff)
     assert diff.decided
 
 
@@ -79,9 +79,9 @@ def test_formats_carry_the_same_content():
     diff = compute(before, after)
     text, md, data = format_text(diff), format_markdown(diff), json.loads(format_json(diff))
     assert f"{target.id}  x.is_leaf [semantic]: True → False" in text
-    assert "cause: stated by the table, without a reason — 1 probes" in text  # the run's table expected it
+    assert "cause: stated by the table, without a reason — 1 probe" in text  # the run's table expected it
     assert f"| `{target.id}` | `x.is_leaf` | semantic | `True` | `False` |" in md
-    assert "stated by the table, without a reason — 1 probes" in md
+    assert "stated by the table, without a reason — 1 probe" in md
     assert data["summary"]["changed"] == 1 and data["changed"][0]["changes"][0]["after"] is False
 
 
@@ -102,4 +102,4 @@ def test_a_change_the_table_does_not_state_is_to_decide_and_comes_with_its_cause
                                                   ("torch 2.14 reworded it", 2)]  # values first, then messages
     text = format_text(diff)
     assert text.index("[gradient values and semantics]") < text.index("[messages and warnings]")
-    assert "cause: torch 2.14 reworded it (https://example.org/1) — 1 probes" in text
+    assert "cause: torch 2.14 reworded it (https://example.org/1) — 1 probe" in text

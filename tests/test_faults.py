@@ -210,7 +210,7 @@ def test_record_all_leaves_the_rows_of_probes_that_did_not_finish(project):
     text = project.table_text()
     assert '["fam/test_a_times_out"]\n"x.count" = 1\n"y.count" = 5\n' in text  # not rewritten from a part
     assert '["fam/test_b_new"]\n"x.count" = 3' in text
-    result.stdout.fnmatch_lines(["*left as they were: the rows of 1 probes*fam/test_a_times_out*"])
+    result.stdout.fnmatch_lines(["*left as they were: the rows of 1 probe *fam/test_a_times_out*"])
 
 
 RECORD_PROBES = "import torch\n\n" + "".join(

@@ -96,7 +96,7 @@ def test_semantic_gate_reports_drift_without_failing(project):
     project.table(RAISING_TABLE)
     result = project.run("--ac-gate", "semantic")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*gate: semantic — 1 probes drifted only in wording*"])
+    result.stdout.fnmatch_lines(["*gate: semantic — 1 probe drifted only in wording*"])
     assert project.report()["probes"][0]["verdict"] == "drift"
     project.table(RAISING_TABLE.replace('"RuntimeError"', '"ValueError"'))
     assert project.run("--ac-gate", "semantic").ret == 1  # a semantic change still fails

@@ -68,3 +68,20 @@ def test_a_record_run_writes_every_file_it_changed_once_at_the_end(tmp_path):
 
 def test_the_policy_is_its_own_word():
     assert [p.value for p in RecordPolicy] == ["new", "all", "init"] and f"record-{RecordPolicy.ALL}" == "record-all"
+
+
+def test_record_all_over_a_layered_table_writes_into_its_own_layer(tmp_path):
+    """The fact in force comes from a lower layer's when block: the team's layer gets its own row (no KeyError)."""
+    bundled, team = tmp_path / "bundled", tmp_path / "team"
+    bundled.mkdir()
+    team.mkdir()
+    (bundled / "fam.toml").write_text('["fam/t[*]"]\n"x.count" = 1\n\n[["fam/t[*]".when]]\ntorch = ">=2.13"\n'
+                                      'reason = "r"\n"x.count" = 2\n')
+    (team / "fam.toml").write_text('["fam/t[*]"]\n"y.count" = 5\n')
+    table = Table.load([bundled, team], "2.13.0")
+    recorder = Recorder.open(team, RecordPolicy("all"), "2.13.0")
+    summary = recorder.record(table, [_probe("fam/t[cpu]", {"x.count": 3, "y.count": 5})])
+    recorder.write(team)
+    assert summary.changed_facts == 1
+    assert (team / "fam.toml").read_text() == '["fam/t[*]"]\n"x.count" = 3\n"y.count" = 5\n'
+    assert "x.count\" = 2" in (bundled / "fam.toml").read_text()  # the lower layer is never written

@@ -66,7 +66,7 @@ def test_crash_under_xdist_is_a_verdict_and_the_rest_is_kept(project):
     result = project.run_subprocess("-n", "2")
     assert result.ret == 1
     assert project.report_path().read_text() == baseline  # a run with a crash never replaces a full report
-    result.stdout.fnmatch_lines(["*a run in which 1 probes crashed: the full report * is left as it was*"])
+    result.stdout.fnmatch_lines(["*a run in which 1 probe crashed: the full report * is left as it was*"])
     report = project.report(run_name(kind="crashed"))
     assert verdicts(report) == {"fam/test_a_first": "pass", "fam/test_b_planted": "crashed",
                                 "fam/test_c_last": "pass"}

@@ -49,7 +49,7 @@ def _result(pid: str, verdict: str) -> ProbeResult:
 
 def test_the_verdict_line_says_the_status_in_words_and_is_green_only_for_exit_0():
     passing = RunOutcome(0, (_result("fam/a", "pass"), _result("fam/b", "skipped")), "2.13.0")
-    assert verdict_line(passing, 0) == ("autograd-conformance: PASS (exit 0): 1 probes conform to the table", True)
+    assert verdict_line(passing, 0) == ("autograd-conformance: PASS (exit 0): 1 probe conforms to the table", True)
     failing = RunOutcome(1, (_result("fam/a", "pass"), _result("fam/b", "mismatch"), _result("fam/c", "drift")),
                          "2.13.0")
     assert verdict_line(failing, 1) == ("autograd-conformance: FAIL (exit 1): autograd behaves differently: 2 of 3 "
@@ -63,6 +63,6 @@ def test_a_report_that_is_not_a_baseline_says_which_full_report_was_left():
                          gap=BaselineGap("partial", "a partial run (-k)"), report_path=Path("reports/r.partial.json"),
                          baseline_path=Path("reports/r.json"))
     lines = summary_lines(outcome)
-    assert lines[0] == "1 probes on torch 2.13.0: 1 pass; 0 stale rows (partial run: staleness not checked)"
+    assert lines[0] == "1 probe on torch 2.13.0: 1 pass; 0 stale rows (partial run: staleness not checked)"
     assert lines[-2:] == ["report: reports/r.partial.json",
                           "  (a partial run (-k): the full report reports/r.json is left as it was)"]

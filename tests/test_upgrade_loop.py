@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_wheel import TORCH, sh
+from .test_wheel import TORCH, sh, venv  # noqa: F401 - venv: the wheel in a fresh venv with torch 2.13.0
 
 CANDIDATE = os.environ.get("AC_E2E_CANDIDATE")
 

@@ -28,6 +28,7 @@ from .releases import torch_release
 from .report import Report
 from .result import ProbeResult
 from .tablefile import ABSENT, CONDITION_KEYS, WHEN, dumps_table, load_docs, write_docs
+from .text import probes
 from .verdict import DRIFT, MISMATCH, MISSING, NOT_OBSERVED, PASS, judge
 
 #: The verdicts a candidate's probe can be accepted from.
@@ -48,7 +49,7 @@ class Accepted:
     left_out: list[str] = field(default_factory=list)
 
     def account(self, directory: Path, since: str) -> list[str]:
-        lines = [f"accepted {len(self.probes)} probes as of torch {since} into {directory}: {self.blocks} when "
+        lines = [f"accepted {probes(len(self.probes))} as of torch {since} into {directory}: {self.blocks} when "
                  f"blocks in {', '.join(sorted(self.files)) or 'no file'}"]
         lines += [f"  {pid}: {', '.join(facts)}" for pid, facts in sorted(self.probes.items())]
         if self.left_out:

@@ -13,6 +13,7 @@ from .facts import GATE_SEMANTIC, SEMANTIC, TEXT, fails_gate, is_compared, is_wo
 from .report import Report, RunInfo
 from .result import ProbeResult
 from .releases import torch_release
+from .text import probes
 from .verdict import SKIPPED, equal, show
 
 
@@ -284,7 +285,7 @@ def format_text(diff: Diff) -> str:
         if cause.impact != shown:
             shown = cause.impact
             lines.append(f"\n[{IMPACTS[cause.impact]}]")
-        lines.append(f"cause: {cause.why}{f' ({cause.link})' if cause.link else ''} — {len(cause.probes)} probes")
+        lines.append(f"cause: {cause.why}{f' ({cause.link})' if cause.link else ''} — {probes(len(cause.probes))}")
         for p, c in cause.changes:
             lines.append(f"  {p.id}  {c.fact} [{c.kind}]: {_value(c, 'before')} → {_value(c, 'after')}")
     if diff.added or diff.removed:
@@ -314,14 +315,14 @@ def format_markdown(diff: Diff) -> str:
             out += [f"### {IMPACTS[cause.impact]}", ""]
         why = (_md(cause.why) if cause.stated or cause.reason else f"**{cause.why}**") + (
             f" ([link]({cause.link}))" if cause.link else "")
-        out += [f"<details><summary>{why} — {len(cause.probes)} probes</summary>", "",
+        out += [f"<details><summary>{why} — {probes(len(cause.probes))}</summary>", "",
                 "| probe | fact | kind | before | after |", "|---|---|---|---|---|"]
         out += [f"| `{_md(p.id)}` | `{_md(c.fact)}` | {c.kind} | `{_md(_value(c, 'before'))}` | "
                 f"`{_md(_value(c, 'after'))}` |" for p, c in cause.changes]
         out += ["", "</details>", ""]
-    for title, probes in (("Added", diff.added), ("Removed", diff.removed)):
-        if probes:
-            out += [f"### {title}", ""] + [f"- `{p.id}` ({p.verdict})" for p in probes] + [""]
+    for title, listed in (("Added", diff.added), ("Removed", diff.removed)):
+        if listed:
+            out += [f"### {title}", ""] + [f"- `{p.id}` ({p.verdict})" for p in listed] + [""]
     return "\n".join(out)
 
 

@@ -14,6 +14,7 @@ import fastjsonschema
 
 from .errors import ConformanceError
 from .files import write_atomic
+from .text import probes
 from .result import ProbeResult
 from .verdict import CRASHED, VERDICTS
 
@@ -119,7 +120,7 @@ def baseline_gap(run_kind: str, partial: bool, partial_reason: str | None, crash
     if partial:
         return BaselineGap("partial", f"a partial run ({partial_reason or 'a selection'})")
     if crashed:
-        return BaselineGap("crashed", f"a run in which {crashed} probes crashed")
+        return BaselineGap("crashed", f"a run in which {probes(crashed)} crashed")
     return None
 
 

@@ -8,7 +8,7 @@ import os
 from .facts import GATE_SEMANTIC
 from .outcome import RunOutcome
 from .result import ProbeResult
-from .text import counted, first_line, shorten
+from .text import conform, counted, first_line, probes, shorten
 from .verdict import (CRASHED, DETAIL_WIDTH, DRIFT, ERROR, LEAKED, MISMATCH, MISSING, NOT_RUN, TIMEOUT,
                       conformance_sentence, detail, failing_counts)
 
@@ -61,7 +61,7 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
     for res in results:
         counts[res.verdict] = counts.get(res.verdict, 0) + 1
     lines = [*outcome.notes,
-             f"{len(results)} probes on torch {outcome.torch_version}: {counted(dict(sorted(counts.items())))}; "
+             f"{probes(len(results))} on torch {outcome.torch_version}: {counted(dict(sorted(counts.items())))}; "
              f"{len(outcome.stale)} stale rows"
              + (" (partial run: staleness not checked)" if outcome.partial else "")
              + (" (rows without a probe on this release: reported, not failing)"
@@ -83,7 +83,7 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
         lines.append(f"not run: {len(never)} collected probes never ran ({', '.join(never[:3])}"
                      f"{', ...' if len(never) > 3 else ''})")
     if outcome.gate == GATE_SEMANTIC and counts.get(DRIFT):
-        lines.append(f"gate: semantic — {counts[DRIFT]} probes drifted only in wording (reported, not failing)")
+        lines.append(f"gate: semantic — {probes(counts[DRIFT])} drifted only in wording (reported, not failing)")
     lines += [f"problem: {p}" for p in outcome.problems]
     if outcome.record is not None:
         lines += record_banner(outcome)
@@ -103,7 +103,7 @@ def record_banner(outcome: RunOutcome) -> list[str]:
            f"  wrote {len(s.added_entries)} new rows, {s.added_facts} facts added, {s.changed_facts} facts changed"
            f" in {', '.join(sorted(s.files)) or 'no file'} ({outcome.record_dir})"]
     if s.left_alone:
-        out.append(f"  left as they were: the rows of {len(s.left_alone)} probes that did not observe a whole run "
+        out.append(f"  left as they were: the rows of {probes(len(s.left_alone))} that did not observe a whole run "
                    f"(broke, crashed, timed out, leaked or never ran): {', '.join(s.left_alone[:3])}"
                    f"{', ...' if len(s.left_alone) > 3 else ''}")
     if s.kept_different:
@@ -137,10 +137,10 @@ def verdict_line(outcome: RunOutcome | None, status: int, stopped: str | None = 
             s = outcome.record
             wrote = (f"{len(s.added_entries)} rows added, {s.added_facts} facts added and {s.changed_facts} changed"
                      if s is not None else "nothing written")
-            return f"{HEAD} RECORDED (exit 0): {ran} probes recorded: {wrote}; the gate was off", True
+            return f"{HEAD} RECORDED (exit 0): {probes(ran)} recorded: {wrote}; the gate was off", True
         missing = outcome.count(MISSING)
         if missing:
-            return (f"{HEAD} PASS (exit 0): {ran - missing} probes conform to the table; {missing} not in the "
+            return (f"{HEAD} PASS (exit 0): {conform(ran - missing)} to the table; {missing} not in the "
                     f"table, allowed by --ac-allow-missing", True)
         return f"{HEAD} PASS (exit 0): {conformance_sentence(r.verdict for r in outcome.results)[0]}", True
     if status == 3:
@@ -154,6 +154,6 @@ def verdict_line(outcome: RunOutcome | None, status: int, stopped: str | None = 
     elif failing_counts(r.verdict for r in outcome.results):
         reason = f"autograd behaves differently: {conformance_sentence(r.verdict for r in outcome.results)[0]}"
     else:
-        reason = f"all {ran} probes conform, but other tests failed or pytest stopped (exit {status})"
+        reason = f"all {conform(ran)}, but other tests failed or pytest stopped (exit {status})"
     return f"{HEAD} FAIL (exit {status}): {reason}", False
 

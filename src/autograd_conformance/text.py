@@ -31,3 +31,13 @@ def first_line(text: str | None) -> str:
 def counted(counts: dict[str, int]) -> str:
     """``{"mismatch": 2, "drift": 1}`` as ``2 mismatch, 1 drift`` (in the mapping's order)."""
     return ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
+def probes(n: int) -> str:
+    """``1 probe``, ``2 probes``."""
+    return f"{n} probe" if n == 1 else f"{n} probes"
+
+
+def conform(n: int) -> str:
+    """``1 probe conforms``, ``2 probes conform``."""
+    return f"{probes(n)} conform{'s' if n == 1 else ''}"

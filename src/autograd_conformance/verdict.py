@@ -10,7 +10,7 @@ from typing import Any
 
 from .expectations import Resolved
 from .facts import GATE_ALL, SEMANTIC, compile_match, fails_gate, is_compared, is_wording, kind_of
-from .text import counted, join_within, shorten
+from .text import conform, counted, join_within, probes, shorten
 
 PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED = "pass", "mismatch", "drift", "missing", "error", "skipped"
 CRASHED, TIMEOUT = "crashed", "timeout"
@@ -277,5 +277,6 @@ def conformance_sentence(verdicts: Iterable[str]) -> tuple[str, bool]:
     ran = sum(1 for v in verdicts if v != SKIPPED)
     failing = failing_counts(verdicts)
     if not failing:
-        return f"{ran} probes conform to the table", True
-    return f"{sum(failing.values())} of {ran} probes differ from the table ({counted(failing)})", False
+        return f"{conform(ran)} to the table", True
+    k = sum(failing.values())
+    return f"{k} of {probes(ran)} differ{'s' if k == 1 else ''} from the table ({counted(failing)})", False
