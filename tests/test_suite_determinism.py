@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_suites(tmp_path: Path, name: str, *args: str, order: str | None = None, report: str | None = None,
                target: str = "suites") -> dict:
     cmd = [sys.executable, "-m", "pytest", target, "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-           "--ac-report-dir", str(tmp_path), "--ac-run-name", name, *args]
+           f"--ac-report-dir={tmp_path}", "--ac-run-name", name, *args]
     env = {**os.environ, **({"AC_TEST_ORDER": order} if order else {})}
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
