@@ -22,12 +22,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from .errors import ConformanceError
 from .expectations import Table, variant_conditions
 from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
-from .files import DirectoryLock
 from .merge import table_diff
 from .releases import torch_release
 from .report import Report
 from .result import ProbeResult
-from .tablefile import ABSENT, CONDITION_KEYS, WHEN, dumps_table, load_docs, write_docs
+from .tablefile import ABSENT, CONDITION_KEYS, WHEN, commit, dumps_table, load_docs
 from .text import probes
 from .verdict import DRIFT, MISMATCH, MISSING, NOT_OBSERVED, PASS, judge
 
@@ -139,12 +138,7 @@ def _verify(docs: dict[str, dict[str, Any]], candidate: Report, lower: list[Path
 
 def write(directory: Path, docs: dict[str, dict[str, Any]], done: Accepted) -> None:
     """Write the files ``plan`` changed, as one commit, one writer at a time."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with DirectoryLock(directory):
-            write_docs(directory, docs, done.files)
-    except OSError as exc:
-        raise AcceptError(f"{directory}: cannot write the table: {exc.strerror or exc}; nothing written") from None
+    commit(directory, docs, done.files)
 
 
 def diff(directory: Path, docs: dict[str, dict[str, Any]], done: Accepted) -> str:

@@ -22,13 +22,12 @@ from packaging.version import Version
 
 from . import devices, modes
 from .errors import ConformanceError
-from .files import DirectoryLock
 from .expectations import Block, Table, variant_conditions
 from .releases import torch_release
 from .facts import compared_facts
 from .report import Report
 from .result import ProbeResult
-from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, dumps_table, load_docs, write_docs
+from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, TableError, commit, dumps_table, load_docs
 from .verdict import CRASHED, ERROR, PASS, SKIPPED, TIMEOUT, equal, judge
 
 
@@ -310,12 +309,7 @@ def record_reports(directory: Path, reports: list[Report], dry_run: bool = False
     account = "\n".join(summary.account([r.run_info.torch_version for r in reports])) + "\n"
     if dry_run:
         return account + table_diff(directory, docs, summary.files) + "dry run: nothing written\n"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with DirectoryLock(directory):
-            write_docs(directory, docs, summary.files)
-    except OSError as exc:
-        raise MergeError(f"{directory}: cannot write the table: {exc.strerror or exc}; nothing written") from None
+    commit(directory, docs, summary.files)
     return account
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConformanceError
 from .facts import canonical
-from .files import write_together
+from .files import DirectoryLock, write_together
 
 WHEN = "when"
 CONDITION_KEYS = ("torch", "device", "mode")
@@ -183,3 +183,15 @@ def write_docs(directory: Path, docs: dict[str, dict[str, Any]], names: set[str]
     new, or none."""
     if names:
         write_together(Path(directory), {name: dumps_table(docs[name]) for name in names})
+
+
+def commit(directory: Path, docs: dict[str, dict[str, Any]], names: set[str]) -> None:
+    """Write the named documents into ``directory`` (made if missing) as one commit, one writer at a time; a
+    TableError (one line) when the table cannot be written, and then nothing is."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with DirectoryLock(Path(directory)):
+            write_docs(directory, docs, names)
+    except OSError as exc:
+        raise TableError(str(directory), None, f"cannot write the table: {exc.strerror or exc}; nothing written") \
+            from None
