@@ -9,7 +9,6 @@ from autograd_conformance.outcome import RunOutcome
 from autograd_conformance.report import BaselineGap
 from autograd_conformance.result import ProbeResult
 from autograd_conformance.summary import _table, summary_lines, verdict_line
-from autograd_conformance.text import join_within, shorten
 from autograd_conformance.verdict import NOT_IN_TABLE, NOT_OBSERVED, Mismatch, detail
 
 

@@ -23,7 +23,6 @@ bundled expectation for its environment; within a layer the rules above hold.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
