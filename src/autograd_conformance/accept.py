@@ -11,7 +11,6 @@ out, leaked or never ran are not accepted (their facts are not a whole observati
 
 from __future__ import annotations
 
-import sysconfig
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -21,8 +20,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from .errors import ConformanceError
 from .expectations import Table, variant_conditions
-from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
+from .facts import compared_facts
 from .merge import table_diff
+from .probes import installed_path
+from .record import stored
 from .releases import torch_release
 from .report import Report
 from .result import ProbeResult
@@ -57,25 +58,13 @@ class Accepted:
         return lines
 
 
-def _installed(directory: Path) -> bool:
-    roots = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])}
-    return any(root in directory.resolve().parents for root in roots)
-
-
-def _stored(name: str, value: Any) -> Any:
-    """A fact value as the table stores it (null as false where the fact's type allows null)."""
-    if value is None and spec_of(name).type not in (OPT_STR, OPT_TENSOR):
-        raise AcceptError(f"fact {name!r} is null but its type does not allow null")
-    return dict(ABSENT) if value == ABSENT else value
-
-
 def plan(directory: Path, candidate: Report, lower: list[Path], reason: str, link: str | None = None,
          since: str | None = None, selected: list[str] | None = None) -> tuple[dict[str, dict[str, Any]], Accepted]:
     """The team layer's documents with the candidate's differences stated, and what was stated; verified: every
     accepted probe passes against the bundled table (``lower`` layers) with the new layer over it."""
     if not reason.strip():
         raise AcceptError("--reason is required: say why the table now states the candidate's behaviour")
-    if _installed(directory):
+    if installed_path(directory):
         raise AcceptError(f"{directory}: the installed package's table is never written; accept into your own "
                           f"table (--expectations tests/autograd/expectations)")
     since = since or str(torch_release(candidate.run_info.torch_version))
@@ -91,7 +80,10 @@ def plan(directory: Path, candidate: Report, lower: list[Path], reason: str, lin
         raise AcceptError(f"--probe {' '.join(selected)}: no probe of {candidate.run_info.run_name} matches")
     for probe in chosen:
         if probe.verdict in ACCEPTABLE:
-            _state(docs, probe, condition, reason, link, done)
+            try:
+                _state(docs, probe, condition, reason, link, done)
+            except ValueError as exc:
+                raise AcceptError(f"{probe.id}: {exc}") from None
         elif probe.verdict != PASS and probe.verdict != "skipped":
             done.left_out.append(probe.id)
     _verify(docs, candidate, lower, [p for p in chosen if p.id in done.probes])
@@ -102,9 +94,9 @@ def _state(docs: dict[str, dict[str, Any]], probe: ProbeResult, condition: str, 
            done: Accepted) -> None:
     observed = compared_facts(probe.observation)
     if probe.verdict == MISSING:
-        facts = {name: _stored(name, observed[name]) for name in sorted(observed)}
+        facts = {name: stored(name, observed[name]) for name in sorted(observed)}
     else:
-        facts = {m.fact: dict(ABSENT) if m.note == NOT_OBSERVED else _stored(m.fact, m.observed)
+        facts = {m.fact: dict(ABSENT) if m.note == NOT_OBSERVED else stored(m.fact, m.observed)
                  for m in probe.mismatches}
     if not facts:
         return

@@ -9,6 +9,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from .changelog import PROBE_EXISTS
 from .facts import GATE_SEMANTIC, SEMANTIC, TEXT, fails_gate, is_compared, is_wording, kind_of
 from .report import Report, RunInfo
 from .result import ProbeResult
@@ -54,8 +55,6 @@ class FactChange:
 #: its OpInfos declare, which ops it holds).
 IMPACTS = ("gradient values and semantics", "errors raised or not", "messages and warnings", "API surface",
            "torch's test-database bookkeeping")
-#: The pseudo-fact of a probe that exists in one run only (a table's entry-level torch range).
-PROBE_EXISTS = "(probe exists)"
 
 
 def impact(fact: str, family: str) -> int:

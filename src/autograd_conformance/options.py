@@ -147,6 +147,11 @@ class RunOptions:
         return [s.table_dir for s in self.suites]
 
     @property
+    def run_kind(self) -> str:
+        """``compare``, or ``record-<policy>`` for a run that writes the table (the report's ``run_kind``)."""
+        return "compare" if not self.record else f"record-{self.record}"
+
+    @property
     def backend_in_use(self) -> str | None:
         """The torch.compile backend, where the run uses compile mode (else None)."""
         return self.compile_backend if modes.COMPILE in self.modes else None

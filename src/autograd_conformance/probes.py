@@ -51,14 +51,17 @@ class Suite:
     def installed(self) -> bool:
         """An installed copy of the bundled suite: its table is never written by a run (a team records its
         own rows into its own table instead)."""
-        if not self.bundled:
-            return False
-        roots = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])}
-        return any(root in self.table_dir.resolve().parents for root in roots)
+        return self.bundled and installed_path(self.table_dir)
 
     def contains(self, path: Path) -> bool:
         path = Path(path).resolve()
         return path == self.directory or self.directory in path.parents
+
+
+def installed_path(path: Path) -> bool:
+    """Whether ``path`` is inside this environment's installed packages (site-packages): never written."""
+    roots = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"])}
+    return any(root in Path(path).resolve().parents for root in roots)
 
 
 def bundled_suite() -> Suite | None:

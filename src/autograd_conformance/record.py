@@ -52,7 +52,7 @@ class RecordSummary:
     left_alone: list[str] = field(default_factory=list)
 
 
-def _null_aware(name: str, value: Any) -> Any:
+def stored(name: str, value: Any) -> Any:
     """TOML has no null: a nullable fact's null is stored as false (the loader maps it back)."""
     if value is None and spec_of(name).type not in (OPT_STR, OPT_TENSOR):
         raise ValueError(f"fact {name!r} is null but its type does not allow null")
@@ -120,7 +120,7 @@ class Recorder:
     def _reference(self, doc: dict[str, Any], filename: str, key: str, probe_id: str, observed: dict[str, Any],
                    resolved: Resolved | None) -> None:
         if resolved is None:
-            doc[key] = {name: _null_aware(name, observed[name]) for name in sorted(observed)}
+            doc[key] = {name: stored(name, observed[name]) for name in sorted(observed)}
             self.summary.added_entries.append(key)
             self._wrote(filename, added=len(observed))
             return
@@ -129,7 +129,7 @@ class Recorder:
             value = observed[name]
             if name not in resolved.facts:
                 own = doc.setdefault(key, {})
-                own[name] = _null_aware(name, value)
+                own[name] = stored(name, value)
                 self._wrote(filename, added=1)
             elif not equal(resolved.facts[name], value):
                 if self.policy != ALL:
@@ -139,7 +139,7 @@ class Recorder:
                 target = doc.setdefault(key, {})
                 if block.key == key and block.index is not None and block.layer == self.top and WHEN in target:
                     target = target[WHEN][block.index]  # the block in force is this layer's own: edit it
-                target[name] = _null_aware(name, value)
+                target[name] = stored(name, value)
                 self._wrote(filename, changed=1)
         if self.policy == ALL and own is not None:
             stale = [n for n in own if n not in observed and n not in (WHEN, *CONDITION_KEYS, *NOTE_KEYS)
@@ -165,10 +165,10 @@ class Recorder:
                     continue
                 if block.key == key and block.layer == self.top and key in doc and WHEN in doc[key]:
                     target = doc[key][WHEN][block.index]
-                    target[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
+                    target[name] = dict(ABSENT) if value == ABSENT else stored(name, value)
                     self._wrote(filename, changed=1)
                     continue
-            writes[name] = dict(ABSENT) if value == ABSENT else _null_aware(name, value)
+            writes[name] = dict(ABSENT) if value == ABSENT else stored(name, value)
         if not writes:
             return
         own = doc.get(key)

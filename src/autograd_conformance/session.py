@@ -33,7 +33,7 @@ from .outcome import RunOutcome
 from .probes import suite_module
 from .record import INIT, Recorder, RecordSummary
 from .releases import check_torch_version
-from .report import COMPARE, BaselineGap, Report, RunInfo, StaleRow, baseline_gap
+from .report import BaselineGap, Report, RunInfo, StaleRow, baseline_gap
 from .repro import module_source
 from .result import Expectation, ProbeResult
 from .stream import NullStream, Stream
@@ -283,7 +283,7 @@ class ConformanceSession:
             pytest_args=list(self.context.pytest_args), hypothesis={"profile": o.hypothesis_profile},
             table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
             table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
-            harness_version=__version__, run_kind=COMPARE if not o.record else f"record-{o.record}",
+            harness_version=__version__, run_kind=o.run_kind,
             modes=list(o.modes), compile_backend=o.backend_in_use,
             partial=self.partial, partial_reason=self.partial_reason,
             started=self.started.isoformat(timespec="seconds"),
@@ -406,8 +406,8 @@ class ConformanceSession:
     def gap(self) -> BaselineGap | None:
         """Why this run's report cannot stand for a full baseline (a recording run, a partial run, a run in
         which probes crashed), or None; see ``report.baseline_gap``."""
-        return baseline_gap(COMPARE if not self.options.record else f"record-{self.options.record}", self.partial,
-                            self.partial_reason, sum(1 for r in self.results.values() if r.verdict == CRASHED))
+        return baseline_gap(self.options.run_kind, self.partial, self.partial_reason,
+                            sum(1 for r in self.results.values() if r.verdict == CRASHED))
 
     @property
     def report_name(self) -> str:
