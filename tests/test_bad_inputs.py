@@ -97,7 +97,7 @@ REPORT_CASES = [
     ("truncated", GOOD[: len(GOOD) // 2], "not valid JSON"),
     ("not-json", "<html>nope</html>", "not valid JSON"),
     ("empty", "", "not valid JSON"),
-    ("wrong-schema-version", GOOD.replace('"schema_version": 3', '"schema_version": 99'), "schema_version 99 is not supported"),
+    ("wrong-schema-version", GOOD.replace('"schema_version": 4', '"schema_version": 99'), "schema_version 99 is not supported"),
     ("wrong-shape", json.dumps({"schema_version": 1, "probes": []}), "does not fit the report schema"),
     ("bad-verdict", GOOD.replace('"verdict": "pass"', '"verdict": "fine"', 1), "does not fit the report schema at probes/"),
     ("missing", None, "no such report"),

@@ -217,6 +217,9 @@ torch = ">2.13.0"
     ('[modes]\nturbo = ["2.13.0"]\n', "unknown mode 'turbo' in \\[modes\\]"),
     ('[modes]\ncompile = "2.13.0"\n', "\\[modes\\] compile must be a list of torch versions"),
     ('[modes]\ncompile = ["two"]\n', "\\[modes\\] compile: not a torch version"),
+    ('[devices]\ntpu = ["2.13.0"]\n', "unknown device 'tpu' in \\[devices\\]"),
+    ('[devices]\ncuda = "2.13.0"\n', "\\[devices\\] cuda must be a list of torch versions"),
+    ('devices = 3\n', "'devices' must be a table"),
 ])
 def test_a_bad_modes_table_names_the_file(tmp_path, modes_table, error):
     (tmp_path / "_releases.toml").write_text('described = ["2.13.0"]\n' + modes_table)

@@ -48,3 +48,28 @@ def test_each_layer_is_resolved_for_its_own_described_releases():
     assert releases.described == [Version("2.1.2"), Version("2.13.0")]  # the lowest layer's, sorted, once each
     assert releases.version_for(1, Version("2.13.0")) == Version("2.5.1")
     assert releases.version_for(2, Version("2.13.0")) == Version("2.13.0")  # a layer that lists none
+
+
+def test_devices_are_recorded_per_release_and_a_team_layer_adds_its_own(tmp_path):
+    bundled, team = tmp_path / "bundled", tmp_path / "team"
+    for directory in (bundled, team):
+        directory.mkdir()
+        (directory / "fam.toml").write_text('["fam/t"]\n"x.is_leaf" = true\n')
+    (bundled / "_releases.toml").write_text('described = ["2.13.0", "2.14.1"]\n[devices]\ncpu = ["2.13.0", "2.14.1"]\n')
+    (team / "_releases.toml").write_text('[devices]\ncuda = ["2.13.0"]\n')
+    alone = Table.load(bundled, "2.14.1").releases
+    assert alone.device_recorded_on("cpu", "2.14.1+cu130") and not alone.device_recorded_on("cuda", "2.13.0")
+    assert alone.device_note("cpu", "2.14.1") is None
+    assert alone.device_note("cuda", "2.14.0").startswith(  # resolved as its nearest release, 2.14.1
+        "the table has no recording of cuda for torch 2.14.1 (its rows were recorded on cpu): cuda probes that "
+        "differ get verdict 'unrecorded'")
+    layered = Table.load([bundled, team], "2.14.1").releases
+    assert layered.device_recorded_on("cuda", "2.13.0+cu130") and not layered.device_recorded_on("cuda", "2.14.1")
+    assert "; cuda was recorded on torch 2.13.0)" in layered.device_note("cuda", "2.14.1")
+
+
+def test_a_table_that_states_no_devices_was_recorded_on_the_reference_device(tmp_path):
+    (tmp_path / "fam.toml").write_text('["fam/t"]\n"x.is_leaf" = true\n')
+    releases = Table.load(tmp_path, "2.13.0").releases
+    assert releases.device_recorded is None
+    assert releases.device_recorded_on("cpu", "2.13.0") and not releases.device_recorded_on("mps", "2.13.0")

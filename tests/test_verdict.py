@@ -3,7 +3,8 @@
 import pytest
 
 from autograd_conformance.expectations import Resolved
-from autograd_conformance.verdict import DRIFT, MISMATCH, MISSING, PASS, equal, explain, judge
+from autograd_conformance.verdict import (DRIFT, MISMATCH, MISSING, PASS, UNRECORDED, conformance_sentence, equal, explain,
+                                            judge, parse_gate)
 
 
 def resolved(facts):
@@ -65,3 +66,36 @@ def test_explain_shows_info_facts_after_the_diff():
     assert text.splitlines()[1:] == [
         "  p.holds:", "    expected True", "    observed False", "    (row in force: fam.toml [fam/t])",
         "  p.examples [info]:", "    12", "  p.falsifying [info]:", "    body(x=0.0)", "    AssertionError: boom"]
+
+
+@pytest.mark.parametrize("given, gate", [("all", "all"), ("semantic", "semantic"), ("unrecorded", "all,unrecorded"),
+                                         (" semantic , unrecorded ", "semantic,unrecorded"),
+                                         ("unrecorded,all", "all,unrecorded")])
+def test_the_gate_has_one_spelling(given, gate):
+    assert parse_gate(given) == gate
+
+
+@pytest.mark.parametrize("given", ["", "loose", "all,semantic", "all,unrecorded,x"])
+def test_a_bad_gate_says_what_to_use(given):
+    with pytest.raises(ValueError, match="use all or semantic, optionally with ',unrecorded'"):
+        parse_gate(given)
+
+
+def test_a_difference_on_an_unrecorded_device_fails_only_when_the_gate_says():
+    resolved = Resolved({"x.is_leaf": True, "e.message": "a"}, {}, {}, [])
+    semantic = judge({"x.is_leaf": False, "e.message": "a"}, resolved).on_unrecorded_device()
+    wording = judge({"x.is_leaf": True, "e.message": "b"}, resolved).on_unrecorded_device()
+    assert semantic.status == wording.status == UNRECORDED
+    assert not semantic.fails("all") and semantic.fails("all,unrecorded") and semantic.fails("semantic,unrecorded")
+    assert wording.fails("all,unrecorded") and not wording.fails("semantic,unrecorded")
+    assert judge({"x.is_leaf": True, "e.message": "a"}, resolved).on_unrecorded_device().status == PASS
+    assert judge({}, None).on_unrecorded_device().status == MISSING  # a missing row is not the device's doing
+
+
+def test_the_sentence_says_unrecorded_apart():
+    assert conformance_sentence([PASS, PASS, UNRECORDED]) == (
+        "2 probes conform to the table; 1 differs on a device the table has not recorded (unrecorded, not failing)",
+        True)
+    text, passes = conformance_sentence([MISMATCH, PASS, UNRECORDED, UNRECORDED], "all,unrecorded")
+    assert text == ("1 of 4 probes differs from the table (1 mismatch); 2 differ on a device the table has not "
+                    "recorded (unrecorded, failing by --ac-gate)") and not passes

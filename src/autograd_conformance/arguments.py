@@ -119,6 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     acc.add_argument("--probe", action="append", metavar="GLOB", help="only probes whose id matches (repeatable)")
     acc.add_argument("--dry-run", action="store_true", help="print the table diff, write nothing")
 
+    rdev = command(sub, "record-device", "record a device the table has no recording of into your own table",
+                   "Run the bundled suite on DEVICE and write, into your table layer (made if missing), a when block "
+                   "with device = DEVICE for each probe whose facts there differ from the rows recorded on cpu, each "
+                   "with your reason; then list DEVICE as recorded on this torch release in your layer's "
+                   "_releases.toml. Review the blocks, commit them, and your runs on DEVICE are judged against them. "
+                   "pytest arguments (-n auto, -k, ...) go after '--'.",
+                   ["record-device cuda --expectations tests/autograd/expectations --reason 'recorded on our A100 "
+                    "runners with torch 2.13.0; reviewed' -- -n auto"],
+                   status="pytest's (0 recorded, 1 differences left unwritten, 2 a usage error)")
+    rdev.add_argument("device", help="the device to record (cuda or mps; it must be present on this machine)")
+    rdev.add_argument("--expectations", required=True, metavar="DIR", help="your table directory (ac_expectations)")
+    rdev.add_argument("--reason", required=True,
+                      help="the reason every block states (why the device differs, what you reviewed)")
+    rdev.add_argument("--link", help="a link for the blocks (the change behind a difference)")
+
     hist = command(sub, "history",
                     "(re)record the table on every described torch release (in a checkout)",
                     "Release by release: make a scratch environment with that torch and this checkout, run the "

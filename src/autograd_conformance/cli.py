@@ -153,7 +153,13 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"init": _cmd_init, "facts": _cmd_facts, "html": _cmd_html, "diff": _cmd_diff, "record": _cmd_record,
+def _cmd_record_device(args: argparse.Namespace) -> int:
+    from .launch import record_device
+
+    return record_device(args.device, args.expectations, args.reason, args.link, list(args.pytest_args))
+
+
+COMMANDS = {"record-device": _cmd_record_device, "init": _cmd_init, "facts": _cmd_facts, "html": _cmd_html, "diff": _cmd_diff, "record": _cmd_record,
             "accept": _cmd_accept, "history": _cmd_history, "matrix": _cmd_matrix, "changelog": _cmd_changelog,
             "compact": _cmd_compact}
 
@@ -168,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .launch import run
 
             return run(argv[1:])
+        argv, passthrough = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
         args = build_parser().parse_args(argv)
+        args.pytest_args = passthrough  # what follows '--' (record-device passes it to pytest)
+        if passthrough and args.command != "record-device":
+            raise CliError(f"{args.command} takes no arguments after '--'")
         return COMMANDS[args.command](args)
     except ConformanceError as exc:  # every error of the harness: one line, exit 2
         print(f"autograd-conformance: error: {exc}", file=sys.stderr)

@@ -36,21 +36,26 @@ class ResultCollector:
     def started(self, session: ConformanceSession) -> None:
         """The session has started: say what the run says about the table first; SIGTERM ends the run like
         Ctrl-C (the last complete report kept), unless the project handles SIGTERM itself."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            for note in session.notes:
-                reporter.write_line(f"autograd-conformance: {note}", yellow=True)
+        self._say(session.notes)
         if (threading.current_thread() is threading.main_thread()
                 and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)):
             self.previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+    def _say(self, notes: list[str]) -> None:
+        """Say what the run says about the table (before its probes), one line a note."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for note in notes:
+                reporter.write_line(f"autograd-conformance: {note}", yellow=True)
 
     def collected(self, session: ConformanceSession, nodeids: list[str]) -> None:
         """The run collected these probes: each will get a verdict, and each must resolve against the table
         (a broken table stops the run before any probe runs)."""
         try:
-            session.expect(nodeids)
+            said = session.expect(nodeids)
         except SessionError as exc:
             raise pytest.UsageError(f"autograd-conformance: {exc}") from None  # a broken table: exit 4
+        self._say(said)
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         """Mark in the stream that a probe starts (here or on a worker), so a process that dies in it leaves its

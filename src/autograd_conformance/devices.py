@@ -11,16 +11,53 @@ import functools
 DEVICES = ("cpu", "cuda", "mps")
 #: The device every machine has: the baseline a device-specific ``when`` block is stated against.
 REFERENCE = "cpu"
+#: A test-only setting: ``AC_DEVICE_STANDIN=cuda`` makes this process treat cuda (or mps) as present and run its
+#: probes on the reference device, so the path of a device the table has not recorded is tested on any machine.
+#: Its probes are named for the device they stand in for; their facts are the reference device's.
+STANDIN_ENV = "AC_DEVICE_STANDIN"
 
 
 def is_device(name: str) -> bool:
     return name in DEVICES
 
 
-@functools.lru_cache(maxsize=None)
+def standin() -> str | None:
+    """The device the reference device stands in for in this process (``AC_DEVICE_STANDIN``), or None."""
+    import os
+
+    name = os.environ.get(STANDIN_ENV, "").strip()
+    return name if name in DEVICES and name != REFERENCE else None
+
+
+class StandIn(str):
+    """A probe's ``device`` argument where the reference device stands in for another (``STANDIN_ENV``): torch
+    sees the reference device's name; ``name`` is the device the probe is named and judged for."""
+
+    def __new__(cls, name: str) -> "StandIn":
+        made = super().__new__(cls, REFERENCE)
+        made.name = name
+        return made
+
+
+def argument(name: str) -> str:
+    """What a probe's ``device`` argument is for a device name: the name, or a ``StandIn`` for it."""
+    return StandIn(name) if name == standin() else name
+
+
+def name_of(argument: str) -> str:
+    """The device a probe's ``device`` argument names (a ``StandIn``'s device, else the argument itself)."""
+    return getattr(argument, "name", argument)
+
+
 def available(name: str) -> bool:
-    """Whether this machine can run probes on ``name`` (cpu always; cuda and mps where torch finds them);
-    asked of torch once per process."""
+    """Whether this machine can run probes on ``name`` (cpu always; cuda and mps where torch finds them, or
+    where the test-only ``STANDIN_ENV`` names them)."""
+    return name == standin() or present(name)
+
+
+@functools.lru_cache(maxsize=None)
+def present(name: str) -> bool:
+    """Whether torch finds the device here (asked once per process)."""
     import torch
 
     if name == "cpu":

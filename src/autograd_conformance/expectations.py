@@ -38,7 +38,7 @@ from .ids import without_mode
 from .keyindex import KeyIndex, is_pattern, key_matches, used_by
 from .releases import Releases, torch_release
 from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file,
-                        load_mode_releases, load_releases, loads, table_files)
+                        load_recorded, load_releases, loads, table_files)
 
 _TOLERANCE_KEYS = ("rtol", "atol")
 
@@ -289,6 +289,8 @@ class Table:
         files: list[Path] = []
         described: dict[int, list[Version]] = {}
         mode_recorded: dict[int, dict[str, list[Version]]] = {}
+        device_recorded: dict[str, set[Version]] = {}
+        devices_stated = False
         recovered: list[str] = []
         for layer, path_dir in enumerate(directories):
             if layer:
@@ -303,11 +305,17 @@ class Table:
                     described.setdefault(layer, []).append(torch_release(text))
                 except InvalidVersion:
                     raise TableError(label, None, f"not a torch version: {text!r}") from None
-            for mode, texts in load_mode_releases(path_dir, label).items():
-                try:
-                    mode_recorded.setdefault(layer, {})[mode] = sorted(torch_release(t) for t in texts)
-                except InvalidVersion as exc:
-                    raise TableError(label, None, f"[modes] {mode}: not a torch version ({exc})") from None
+            for section, variants in load_recorded(path_dir, label).items():
+                for name, texts in variants.items():
+                    try:
+                        versions = sorted(torch_release(t) for t in texts)
+                    except InvalidVersion as exc:
+                        raise TableError(label, None, f"[{section}] {name}: not a torch version ({exc})") from None
+                    if section == "modes":
+                        mode_recorded.setdefault(layer, {})[name] = versions
+                    else:
+                        device_recorded.setdefault(name, set()).update(versions)
+                        devices_stated = True
             if releases.is_file():
                 digest.update(releases.read_bytes() + b"\0")
             for path in table_files(path_dir):
@@ -315,7 +323,8 @@ class Table:
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
                 entries.extend(parse_entries(label, load_file(path, label), layer))
                 files.append(path)
-        releases = Releases(described, mode_recorded[min(mode_recorded)] if mode_recorded else {})
+        releases = Releases(described, mode_recorded[min(mode_recorded)] if mode_recorded else {},
+                            {k: sorted(v) for k, v in device_recorded.items()} if devices_stated else None)
         table = cls(directories, entries, digest.hexdigest(), files, releases)
         table.recovered = recovered
         table.check_conflicts(torch_version)

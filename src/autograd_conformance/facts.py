@@ -128,8 +128,9 @@ def is_wording(kind: str) -> bool:
 
 
 def fails_gate(kind: str, gate: str) -> bool:
-    """Whether a difference in a fact of this kind fails a probe under ``gate`` (``all`` or ``semantic``)."""
-    return is_compared(kind) and (gate == GATE_ALL or not is_wording(kind))
+    """Whether a difference in a fact of this kind fails a probe under ``gate`` (``all`` or ``semantic``, with
+    any further terms after a comma)."""
+    return is_compared(kind) and (GATE_SEMANTIC not in gate.split(",") or not is_wording(kind))
 
 
 def compared_facts(facts: dict[str, Any]) -> dict[str, Any]:

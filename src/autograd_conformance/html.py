@@ -17,7 +17,7 @@ from .report import Report
 from .repro import PRELUDE
 from .result import Location, ProbeResult
 from .text import first_line, shorten
-from .verdict import FAILING, SKIPPED, VERDICTS, conformance_sentence, detail
+from .verdict import FAILING, SKIPPED, UNRECORDED, VERDICTS, conformance_sentence, detail
 
 if TYPE_CHECKING:
     from .changelog import Changelog
@@ -48,7 +48,7 @@ def _raw_asset(name: str) -> Markup:
 
 def report_verdict(report: Report) -> tuple[str, bool]:
     """The verdict of a saved run, in words (the terminal's sentence), and whether it is green."""
-    text, conform = conformance_sentence(p.verdict for p in report.probes)
+    text, conform = conformance_sentence((p.verdict for p in report.probes), report.run_info.gate)
     if conform and not report.stale:
         return f"PASS — {text}", True
     parts = ([] if conform else [text]) + ([f"{len(report.stale)} stale rows match no probe"] if report.stale else [])
@@ -96,10 +96,11 @@ def render_report(report: Report) -> str:
     family_counts = {f: sorted(Counter(p.verdict for _, p in probes).items(), key=lambda kv: order[kv[0]])
                      for f, probes in families.items()}
     bars = [(f, counts, sum(n for _, n in counts)) for f, counts in sorted(family_counts.items())]
+    review = (*FAILING, UNRECORDED)  # what a reviewer decides on: failures, and differences on unrecorded devices
     decisions = [(p, _gist(p)) for p in sorted(report.probes, key=lambda p: (order[p.verdict], p.id))
-                 if p.verdict in FAILING]
-    open_families = {f for f, counts in family_counts.items() if any(v in FAILING for v, _ in counts)}
-    settled = [v for v in VERDICTS if v not in FAILING]
+                 if p.verdict in review]
+    open_families = {f for f, counts in family_counts.items() if any(v in review for v, _ in counts)}
+    settled = [v for v in VERDICTS if v not in review]
     settled_counts = {f: [(v, n) for v, n in counts if v in settled] for f, counts in family_counts.items()}
     text, ok = report_verdict(report)
     payload = {"probes": data, "sources": report.sources, "prelude": PRELUDE,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from . import modes
+from . import devices, modes
 from .ids import plain_nodeid, probe_id
 from .repro import call_line
 from .result import Location, ProbeResult
@@ -31,8 +31,10 @@ def is_probe(item: pytest.Item) -> bool:
 
 
 def device_of(item: pytest.Item) -> str | None:
+    """The device a probe runs on (the one a stand-in stands for: ``devices.StandIn``), None without one."""
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("device") if callspec is not None else None
+    argument = callspec.params.get("device") if callspec is not None else None
+    return None if argument is None else devices.name_of(argument)
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,6 +91,7 @@ def result_of(item: pytest.Item, verdict: str, observation: dict[str, Any] | Non
         repro = call_line(func.__name__, device, indices, mode)
     return ProbeResult(
         id=pid, family=family, nodeid=plain_nodeid(item.nodeid), verdict=verdict, device=device, mode=mode,
-        params={k: _json_param(v) for k, v in sorted(callspec.params.items())} if callspec else {},
+        params={k: device if k == "device" else _json_param(v) for k, v in sorted(callspec.params.items())}
+        if callspec else {},
         observation=dict(observation or {}), location=Location(file, None if line is None else line + 1, end_line),
         doc=doc, message=message, repro=repro)

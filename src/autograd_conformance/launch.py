@@ -50,6 +50,21 @@ def run(pytest_args: list[str]) -> int:
     return int(pytest.main([*argv, str(suite.directory), *pytest_args]))
 
 
+def record_device(device: str, expectations: str, reason: str, link: str | None, pytest_args: list[str]) -> int:
+    """``record-device``: the bundled suite on ``device`` alone, recorded into the team's layer ``expectations``
+    (made if missing) with ``reason`` on every block it writes; pytest's exit status."""
+    from . import devices
+
+    if not devices.is_device(device) or device == devices.REFERENCE:
+        others = ", ".join(d for d in devices.DEVICES if d != devices.REFERENCE)
+        raise ConformanceError(f"record-device {device}: name a device other than {devices.REFERENCE} ({others}); "
+                               f"{devices.REFERENCE} rows are recorded with --ac-record")
+    if not reason.strip():
+        raise ConformanceError("record-device: --reason is empty; every block it writes states your reason")
+    return run([f"--ac-devices={device}", "--ac-record=init", f"--ac-expectations={expectations}",
+                f"--ac-record-reason={reason}", *([f"--ac-record-link={link}"] if link else []), *pytest_args])
+
+
 def _joined(args: list[str]) -> list[str]:
     """``--ac-report-dir DIR`` as ``--ac-report-dir=DIR`` (and so for every path option): pytest would read a
     separate DIR as a path to test while it finds its rootdir."""
@@ -102,6 +117,7 @@ def _no_paths(args: list[str]) -> None:
         if arg.startswith("-"):
             taking_value = arg in ("-k", "-m", "-n", "-p", "-c", "-o", "--dist", "--maxfail", *PATH_OPTIONS,
                                    "--ac-run-name", "--ac-torch-version", "--ac-devices", "--ac-modes",
+                                   "--ac-record-reason", "--ac-record-link",
                                    "--ac-compile-backend", "--ac-gate", "--ac-min-probes", "--ac-timeout",
                                    "--ac-hypothesis-profile", "--deselect", "--rootdir", "--basetemp")
             continue

@@ -180,9 +180,9 @@ def seed_everything(seed: int) -> None:
     without CUDA, ``torch.manual_seed`` queues a lazy CUDA seeding with a captured stack trace each time (a
     millisecond per probe), which this skips."""
     torch.default_generator.manual_seed(seed)
-    if devices.available("cuda"):
+    if devices.present("cuda"):
         torch.cuda.manual_seed_all(seed)
-    if devices.available("mps"):
+    if devices.present("mps"):
         torch.mps.manual_seed(seed)
 
 

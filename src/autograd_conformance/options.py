@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from . import devices, modes
-from .facts import GATES
+from .verdict import parse_gate
 from .invariants import PROFILES
 from .errors import ConformanceError
-from .record import RecordPolicy
+from .record import RecordPolicy, VariantNote
 from .probes import Suite, suites_for
 
 _RUN_NAME = re.compile(r"^[\w.+-]+$")
@@ -47,6 +47,10 @@ OPTIONS: list[Option] = [
            "(in the block in force); `init` is `new` that may create the table directory. Writes into the top "
            "table layer (yours), never into the installed bundled table",
            metavar="[new|all|init]", kwargs={"nargs": "?", "const": RecordPolicy.NEW.value}),
+    Option("--ac-record-reason", "the reason of the `when` blocks a record run writes for another device or mode "
+           "(why it differs, e.g. what you reviewed); a record run writes no device block without one",
+           metavar="TEXT"),
+    Option("--ac-record-link", "a link for those blocks (the change behind the difference)", metavar="URL"),
     Option("--ac-expectations", "a table directory of your own, whose parent directory holds your probe modules "
            "(repeatable; later layers override earlier ones and the bundled table; the option is relative to "
            "where pytest starts, the ini value to the ini file)",
@@ -68,9 +72,10 @@ OPTIONS: list[Option] = [
            f"{', '.join(f'`{b}`' for b in modes.BACKENDS)} (default `{modes.DEFAULT_BACKEND}`: no C++ toolchain "
            f"needed; `inductor` needs one)", metavar="NAME", ini="ac_compile_backend",
            ini_default=modes.DEFAULT_BACKEND),
-    Option("--ac-gate", "what fails a probe: `all` differences (the default) or only `semantic` ones; text "
-           "drift (messages, warnings) is still reported", metavar="all|semantic", ini="ac_gate",
-           ini_default="all"),
+    Option("--ac-gate", "what fails a probe: `all` differences (the default) or only `semantic` ones (text "
+           "drift, messages and warnings, is still reported); add `,unrecorded` to fail probes that differ on a "
+           "device the table has no recording of (reported as `unrecorded`, not failing, otherwise)",
+           metavar="all|semantic[,unrecorded]", ini="ac_gate", ini_default="all"),
     Option("--ac-min-probes", "exit 5 when fewer than N probes ran (guards CI against a half-collected run)",
            metavar="N", ini="ac_min_probes", ini_default="0", kwargs={"type": int}),
     Option("--ac-timeout", "per-probe time limit in seconds; a probe that runs longer gets verdict `timeout` "
@@ -125,6 +130,8 @@ class RunOptions:
     table_version: str
     #: What a record run may write (None: the run compares with the table).
     record: RecordPolicy | None = None
+    #: The reason and link of the ``when`` blocks a record run writes for another variant.
+    record_note: VariantNote = field(default_factory=VariantNote)
     allow_missing: bool = False
     html: bool = True
     gate: str = "all"
@@ -180,9 +187,11 @@ class RunOptions:
             except ValueError:
                 raise OptionError(f"{option} = {config.getini(option)!r} is not a number") from None
 
-        gate = config.getoption("ac_gate") or config.getini("ac_gate")
-        if gate not in GATES:
-            raise OptionError(f"ac_gate = {gate!r}: use {' or '.join(repr(g) for g in GATES)}")
+        given = config.getoption("ac_gate") or config.getini("ac_gate")
+        try:
+            gate = parse_gate(given)
+        except ValueError as exc:
+            raise OptionError(f"ac_gate = {given!r}: {exc}") from None
         selected_modes = select_modes(config)
         backend = config.getoption("ac_compile_backend") or config.getini("ac_compile_backend")
         if backend not in modes.BACKENDS:
@@ -203,10 +212,16 @@ class RunOptions:
             raise OptionError("no probe suite: the bundled suite is not installed and no ac_expectations is set")
         if requested:
             select_devices(requested)  # an unknown or absent device stops the run at start
+        record = _policy(config.getoption("ac_record"))
+        note = VariantNote(config.getoption("ac_record_reason") or None, config.getoption("ac_record_link") or None)
+        if record and not note.reason and any(d.strip() not in ("", devices.REFERENCE)
+                                              for d in (requested or "").split(",")):
+            raise OptionError(f"--ac-devices={requested}: recording a device other than {devices.REFERENCE} needs a "
+                              f"reason for its blocks: --ac-record-reason=TEXT")
         return cls(
             root=root, suites=suites, report_dir=report_dir, run_name=run_name, torch_version=torch_version,
             table_version=table_version,
-            record=_policy(config.getoption("ac_record")),
+            record=record, record_note=note,
             allow_missing=bool(config.getoption("ac_allow_missing")),
             html=not config.getoption("ac_no_html"), gate=gate, min_probes=number("ac_min_probes", int),
             timeout=number("ac_timeout", float), hypothesis_profile=profile, requested_devices=requested,

@@ -191,7 +191,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A probe that asks for ``device`` runs on each selected device (parametrized first: ``[cpu-…]``)."""
     if "device" in metafunc.fixturenames and "obs" in metafunc.fixturenames and isinstance(
             metafunc.definition.getparent(pytest.Module), ProbeModule):
-        metafunc.parametrize("device", list(metafunc.config.stash[_PLUGIN].devices))
+        names = list(metafunc.config.stash[_PLUGIN].devices)
+        metafunc.parametrize("device", [devices.argument(n) for n in names], ids=names)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -18,10 +18,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from packaging.version import Version
+
+from . import devices
 from .expectations import Resolved, Table, variant_conditions
+from .files import write_together
 from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
 from .result import ProbeResult
-from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, WHEN, dumps_table, load_docs, write_docs
+from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, dumps_releases, dumps_table, load_docs,
+                        load_recorded, load_releases)
 from .verdict import SKIPPED, UNOBSERVED, equal
 
 class RecordPolicy(StrEnum):
@@ -50,6 +55,19 @@ class RecordSummary:
     #: Probes whose facts are not a whole observation (broke, crashed, timed out, leaked, never ran): their
     #: rows are left as they were, never rewritten from what they did not observe.
     left_alone: list[str] = field(default_factory=list)
+    #: Devices (other than the reference) this run recorded, now listed in the layer's ``[devices]``.
+    devices: list[str] = field(default_factory=list)
+    #: Probes on another device whose differences were left unwritten: a device block needs a reason.
+    unexplained: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VariantNote:
+    """The notes of the ``when`` blocks a record run adds for another variant (``--ac-record-reason``,
+    ``--ac-record-link``): a device block is never written without a reason."""
+
+    reason: str | None = None
+    link: str | None = None
 
 
 def stored(name: str, value: Any) -> Any:
@@ -63,26 +81,31 @@ class Recorder:
     """One live run's observations gathered into the raw table documents (file name -> parsed TOML) and
     written once, at the end: every file of the run or none."""
 
-    def __init__(self, docs: dict[str, dict[str, Any]], policy: RecordPolicy, torch_version: str | None = None
-                 ) -> None:
+    def __init__(self, docs: dict[str, dict[str, Any]], policy: RecordPolicy, torch_version: str | None = None,
+                 note: VariantNote | None = None) -> None:
         self.docs = docs
         self.policy = RecordPolicy(policy)
         self.torch_version = torch_version
+        self.note = note or VariantNote()
         self.summary = RecordSummary()
         #: The table layer being written (the top one): a block of a lower layer is never edited in place.
         self.top = 0
+        #: The release a run of whole suites recorded its devices on (``record``), else None.
+        self.release: str | None = None
 
     @classmethod
-    def open(cls, directory: Path, policy: RecordPolicy, torch_version: str) -> "Recorder":
+    def open(cls, directory: Path, policy: RecordPolicy, torch_version: str, note: VariantNote | None = None
+             ) -> "Recorder":
         """A recorder over the table files in ``directory`` (created under the ``init`` policy)."""
         if policy == INIT:
             directory.mkdir(parents=True, exist_ok=True)
-        return cls(load_docs(directory), policy, torch_version)
+        return cls(load_docs(directory), policy, torch_version, note)
 
-    def record(self, table: Table, results: list[ProbeResult]) -> RecordSummary:
+    def record(self, table: Table, results: list[ProbeResult], release: str | None = None) -> RecordSummary:
         """Gather the observations of a run (probes that were skipped, broke, crashed, timed out, leaked or never
         ran are left out, their rows as they were): the reference probes first, then the other variants against
-        the table as the reference probes left it."""
+        the table as the reference probes left it. With ``release`` (a run of whole suites), each device other
+        than the reference that probes were recorded on is listed as recorded on that release."""
         kept = sorted((r for r in results if r.verdict not in UNOBSERVED), key=lambda r: r.nodeid)
         self.summary.left_alone = sorted(r.id for r in results if r.verdict in UNOBSERVED and r.verdict != SKIPPED)
         others = [r for r in kept if variant_conditions(r.table_device, r.mode)]
@@ -94,11 +117,23 @@ class Recorder:
                                      self.torch_version or "0")
             for res in others:
                 self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0", res.mode))
+        on_devices = sorted({r.table_device for r in others if r.table_device != devices.REFERENCE})
+        if release is not None and on_devices and not self.summary.unexplained:
+            self.summary.devices, self.release = on_devices, release
         return self.summary
 
     def write(self, directory: Path) -> None:
-        """Write every file the run changed."""
-        write_docs(directory, self.docs, self.summary.files)
+        """Write every file the run changed, and the layer's ``[devices]`` where it recorded a device: one
+        commit (``files.write_together``)."""
+        texts = {name: dumps_table(self.docs[name]) for name in self.summary.files}
+        if self.summary.devices and self.release is not None:
+            recorded = load_recorded(directory)
+            listed = recorded.setdefault("devices", {})
+            for name in self.summary.devices:
+                listed[name] = sorted(set(listed.get(name, [])) | {self.release}, key=Version)
+            texts[RELEASES_FILE] = dumps_releases(load_releases(directory), recorded)
+        if texts:
+            write_together(Path(directory), texts)
 
     def observe(self, result: ProbeResult, resolved: Resolved | None) -> None:
         """Merge one probe's observed facts into the documents, given what the table resolves for it."""
@@ -172,15 +207,21 @@ class Recorder:
         if not writes:
             return
         own = doc.get(key)
+        blocks = own.get(WHEN, []) if own is not None else []
+        target = next((b for b in blocks if {k: b[k] for k in CONDITION_KEYS if k in b} == variant), None)
+        if target is None and "device" in variant and not self.note.reason:
+            self.summary.unexplained.append(probe_id)  # a device block is written with its reason only
+            return
         if own is None:
             own = doc[key] = {}
             self.summary.added_entries.append(key)
-        blocks = own.setdefault(WHEN, [])
-        target = next((b for b in blocks if {k: b[k] for k in CONDITION_KEYS if k in b} == variant), None)
         if target is None:
             said = " ".join(f"{k} {v}" for k, v in variant.items())
-            target = {**variant, "reason": f"observed on torch {self.torch_version or '?'} ({said}); recorded by "
-                                           f"--ac-record — replace with why torch differs"}
-            blocks.append(target)
+            target = {**variant, "reason": self.note.reason or f"observed on torch {self.torch_version or '?'} "
+                                                               f"({said}); recorded by --ac-record — replace "
+                                                               f"with why torch differs"}
+            if self.note.link:
+                target["link"] = self.note.link
+            own.setdefault(WHEN, []).append(target)
         target.update(writes)
         self._wrote(filename, added=len(writes))

@@ -49,6 +49,9 @@ class Releases:
     by_layer: dict[int, list[Version]] = field(default_factory=dict)
     #: Per mode other than eager, the releases the lowest layer that says so recorded it on.
     mode_recorded: dict[str, list[Version]] = field(default_factory=dict)
+    #: Per device, the releases any layer recorded it on (a team's layer adds the devices it recorded); None
+    #: when no layer says: a table from before devices were stated was recorded on the reference device only.
+    device_recorded: dict[str, list[Version]] | None = None
 
     def __post_init__(self) -> None:
         self.by_layer = {k: sorted(set(v)) for k, v in self.by_layer.items() if v}
@@ -85,3 +88,27 @@ class Releases:
             return None
         return (f"{mode} mode was recorded on torch {', '.join(str(v) for v in recorded)} only: its rows on torch "
                 f"{torch_version} state what it did there")
+
+    def device_recorded_on(self, device: str, torch_version: str) -> bool:
+        """Whether the table has a recording of ``device`` for the release this torch's rows are resolved for."""
+        from . import devices
+
+        if self.device_recorded is None:
+            return device == devices.REFERENCE
+        return torch_release(self.nearest(torch_version)[0]) in self.device_recorded.get(device, [])
+
+    def device_note(self, device: str, torch_version: str) -> str | None:
+        """A sentence when the table has no recording of ``device`` for this release (None when it has)."""
+        if self.device_recorded_on(device, torch_version):
+            return None
+        from . import devices
+
+        release = torch_release(self.nearest(torch_version)[0])
+        recorded = self.device_recorded if self.device_recorded is not None else {devices.REFERENCE: [release]}
+        others = sorted(d for d, on in recorded.items() if release in on) or [devices.REFERENCE]
+        elsewhere = (f"; {device} was recorded on torch {', '.join(map(str, recorded[device]))}"
+                     if recorded.get(device) else "")
+        return (f"the table has no recording of {device} for torch {release} (its rows were recorded on "
+                f"{', '.join(others)}{elsewhere}): {device} probes that differ get verdict 'unrecorded', reported, "
+                f"not failing (--ac-gate=all,unrecorded fails them); record {device} into your own table with "
+                f"'autograd-conformance record-device {device}'")

@@ -18,9 +18,9 @@ from .text import probes
 from .result import ProbeResult
 from .verdict import CRASHED, VERDICTS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Older report versions this harness still reads (upgraded on load).
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: What kind of run wrote a report: one that compared with the table, or one that recorded into it (with its
 #: record policy: ``record-new``, ``record-all``, ``record-init``).
 COMPARE = "compare"
@@ -67,6 +67,8 @@ class RunInfo:
     #: The execution modes probes ran in, and the torch.compile backend where ``compile`` is among them.
     modes: list[str] = field(default_factory=lambda: ["eager"])
     compile_backend: str | None = None
+    #: ``--ac-gate`` as the run used it (``all``, ``semantic``, with ``,unrecorded`` where unrecorded fails).
+    gate: str = "all"
     git_revision: str | None = None
     #: What importing probe modules changed of torch's process-wide state (it was put back), a line a module.
     import_leaks: list[str] = field(default_factory=list)
@@ -190,8 +192,9 @@ def _validator() -> Any:
 def upgrade(data: Any) -> Any:
     """A report of an older schema version as the current version, step by step: version 1 had
     ``cuda_available`` and ``mps_available`` where version 2 has ``devices``, and one table directory; version 2
-    called the run's kind (compare or record) ``mode``, the word that now means the execution mode only."""
-    if not isinstance(data, dict) or data.get("schema_version") not in (1, 2):
+    called the run's kind (compare or record) ``mode``, the word that now means the execution mode only;
+    version 3 had no ``unrecorded`` verdict and no ``gate`` (nothing to change)."""
+    if not isinstance(data, dict) or data.get("schema_version") not in (1, 2, 3):
         return data
     if not isinstance(data.get("run_info"), dict):
         return {**data, "schema_version": SCHEMA_VERSION}  # the schema says what else is wrong

@@ -32,7 +32,7 @@ from .options import OptionError, RunOptions, select_devices
 from .outcome import RunOutcome
 from .probes import suite_module
 from .record import INIT, Recorder, RecordSummary
-from .releases import check_torch_version
+from .releases import check_torch_version, torch_release
 from .report import BaselineGap, Report, RunInfo, StaleRow, baseline_gap
 from .repro import module_source
 from .result import Expectation, ProbeResult
@@ -122,6 +122,10 @@ class ConformanceSession:
         self.expected: set[str] = set()
         #: What importing probe modules changed of torch's state (put back), one line a module.
         self.import_leaks: set[str] = set()
+        #: Whether the table has a recording of a device for this release (``recorded``), and the devices
+        #: probes were collected for that it has none of, in the order they were met.
+        self._recorded: dict[str, bool] = {}
+        self.unrecorded_devices: list[str] = []
         #: Device availability reported by xdist workers (see ``available``).
         self.availability: dict[str, bool] = {}
         self.stream: Stream | NullStream | None = None
@@ -157,10 +161,12 @@ class ConformanceSession:
         """Whether a node id is a test in a probe suite (for results of workers that died)."""
         return self.module_path(nodeid.partition("::")[0]) is not None
 
-    def expect(self, nodeids: Iterable[str]) -> None:
+    def expect(self, nodeids: Iterable[str]) -> list[str]:
         """The probes the run collected: each gets a verdict at the end, ``not-run`` if it never reported. Every
         one must resolve against the table before any runs: equally specific rows that disagree about one of
-        them are a broken table (SessionError: exit 4), not a probe error found halfway through."""
+        them are a broken table (SessionError: exit 4), not a probe error found halfway through. Returns the
+        notes this collection adds (a device the table has not recorded, said once)."""
+        said: list[str] = []
         new = {plain_nodeid(n) for n in nodeids} - self.expected
         self.expected |= new
         for nodeid in sorted(new):
@@ -169,6 +175,18 @@ class ConformanceSession:
                 self.table.resolve(probe.id, probe.table_device, self.options.table_version, probe.mode)
             except TableError as exc:
                 raise SessionError(f"{exc} (found resolving the collected probe {probe.id})") from None
+            if not self.recorded(probe.table_device) and probe.table_device not in self.unrecorded_devices:
+                self.unrecorded_devices.append(probe.table_device)
+                note = self.table.releases.device_note(probe.table_device, self.options.table_version)
+                self.notes.append(note)
+                said.append(note)
+        return said
+
+    def recorded(self, device: str) -> bool:
+        """Whether the table has a recording of ``device`` for this run's release (asked once per device)."""
+        if device not in self._recorded:
+            self._recorded[device] = self.table.releases.device_recorded_on(device, self.options.table_version)
+        return self._recorded[device]
 
     def probe_starting(self, nodeid: str) -> None:
         """Mark in the stream that a probe starts, so a process that dies in it leaves its name."""
@@ -202,6 +220,8 @@ class ConformanceSession:
             result.verdict, result.message = ERROR, str(exc)
             return f"{result.id}: {exc}"
         verdict = judge(result.observation, resolved)
+        if not self.recorded(result.table_device):
+            verdict = verdict.on_unrecorded_device()
         result.verdict, result.mismatches = verdict.status, verdict.mismatches
         result.expectation = Expectation.of(resolved)
         if self.options.record or not verdict.fails(self.options.gate, self.options.allow_missing):
@@ -284,7 +304,7 @@ class ConformanceSession:
             table_hash=self.table.digest, table_dir=os.path.relpath(o.record_dir, o.root),
             table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
             harness_version=__version__, run_kind=o.run_kind,
-            modes=list(o.modes), compile_backend=o.backend_in_use,
+            modes=list(o.modes), compile_backend=o.backend_in_use, gate=o.gate,
             partial=self.partial, partial_reason=self.partial_reason,
             started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -316,7 +336,7 @@ class ConformanceSession:
         for name in devices.DEVICES:
             generated = name in self.devices[0]
             entry: dict[str, Any] = {"available": self.available(name), "generated": generated,
-                                     "probes": per_device.get(name, 0)}
+                                     "probes": per_device.get(name, 0), "recorded": self.recorded(name)}
             if not generated:
                 entry["not_generated"] = each
             info[name] = entry
@@ -358,7 +378,7 @@ class ConformanceSession:
         recorded = self._record() if o.record else None
         if o.record and recorded is None:
             candidates.append(EXIT_HARNESS)
-        elif recorded is not None and recorded.kept_different:
+        elif recorded is not None and (recorded.kept_different or recorded.unexplained):
             candidates.append(EXIT_DIFFERENT)
         report_path, html_path, written = self._write_report()
         if not written:
@@ -378,8 +398,9 @@ class ConformanceSession:
             o.record_dir.mkdir(parents=True, exist_ok=True)
             with DirectoryLock(o.record_dir):
                 table = Table.load(o.table_dirs, o.table_version, o.root)
-                recorder = Recorder.open(o.record_dir, o.record, o.table_version)
-                recorded = recorder.record(table, list(self.results.values()))
+                recorder = Recorder.open(o.record_dir, o.record, o.table_version, o.record_note)
+                whole = None if self.partial else str(torch_release(self.table_version))
+                recorded = recorder.record(table, list(self.results.values()), release=whole)
                 recorder.write(o.record_dir)
         except (ValueError, ConformanceError, OSError) as exc:  # the files are committed together, last
             self.problems.append(f"record mode wrote nothing: {exc}")
@@ -398,7 +419,7 @@ class ConformanceSession:
             report_path=report_path, html_path=html_path,
             baseline_path=o.report_path, stream_path=self.stream.path if self.stream is not None else None,
             record_policy=o.record, record=record, record_dir=o.record_dir if o.record else None, gate=o.gate,
-            generated=generated, absent=absent, modes=o.modes,
+            generated=generated, absent=absent, unrecorded_devices=tuple(self.unrecorded_devices), modes=o.modes,
             compile_backend=o.backend_in_use)
         return self.outcome
 

@@ -9,8 +9,8 @@ from .facts import GATE_SEMANTIC
 from .outcome import RunOutcome
 from .result import ProbeResult
 from .text import conform, counted, first_line, probes, shorten
-from .verdict import (CRASHED, DETAIL_WIDTH, DRIFT, ERROR, LEAKED, MISMATCH, MISSING, NOT_RUN, TIMEOUT,
-                      conformance_sentence, detail, failing_counts)
+from .verdict import (CRASHED, DETAIL_WIDTH, DRIFT, ERROR, LEAKED, MISMATCH, MISSING, NOT_RUN, TIMEOUT, UNRECORDED,
+                      conformance_sentence, detail, failing_counts, gates_unrecorded)
 
 #: The widest a probe id or a fact name gets its own column; longer ones take a line of their own.
 ID_WIDTH, FACT_WIDTH = 60, 32
@@ -25,7 +25,7 @@ def _rows(results: tuple[ProbeResult, ...]) -> list[tuple[str, str, str, str]]:
         elif res.verdict in (ERROR, CRASHED, TIMEOUT, LEAKED):
             rows.append((res.id, f"(probe {res.verdict})" if res.verdict != ERROR else "(probe error)",
                          res.verdict, shorten(first_line(res.message), DETAIL_WIDTH)))
-        elif res.verdict in (MISMATCH, DRIFT):
+        elif res.verdict in (MISMATCH, DRIFT, UNRECORDED):
             rows.extend((res.id, m.fact, res.verdict, detail(m)) for m in res.mismatches)
     return rows
 
@@ -82,7 +82,15 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
     if never:
         lines.append(f"not run: {len(never)} collected probes never ran ({', '.join(never[:3])}"
                      f"{', ...' if len(never) > 3 else ''})")
-    if outcome.gate == GATE_SEMANTIC and counts.get(DRIFT):
+    if counts.get(UNRECORDED):
+        n = counts[UNRECORDED]
+        lines.append(f"unrecorded: {probes(n)} on {', '.join(outcome.unrecorded_devices)} "
+                     f"differ{'s' if n == 1 else ''} from rows recorded on other devices; "
+                     + ("failing by --ac-gate" if gates_unrecorded(outcome.gate) else
+                        "reported, not failing (--ac-gate=all,unrecorded fails them)")
+                     + f"; record the device into your own table: autograd-conformance record-device "
+                       f"{outcome.unrecorded_devices[0]} --expectations DIR --reason TEXT")
+    if GATE_SEMANTIC in outcome.gate.split(",") and counts.get(DRIFT):
         lines.append(f"gate: semantic — {probes(counts[DRIFT])} drifted only in wording (reported, not failing)")
     lines += [f"problem: {p}" for p in outcome.problems]
     if outcome.record is not None:
@@ -106,6 +114,14 @@ def record_banner(outcome: RunOutcome) -> list[str]:
         out.append(f"  left as they were: the rows of {probes(len(s.left_alone))} that did not observe a whole run "
                    f"(broke, crashed, timed out, leaked or never ran): {', '.join(s.left_alone[:3])}"
                    f"{', ...' if len(s.left_alone) > 3 else ''}")
+    if s.devices:
+        out.append(f"  recorded {', '.join(s.devices)}: listed in {outcome.record_dir}/_releases.toml [devices]; "
+                   f"review the blocks it wrote, then commit them")
+    if s.unexplained:
+        n = len(s.unexplained)
+        out.append(f"  kept unwritten: {probes(n)} differ{'s' if n == 1 else ''} on another device, and a device block "
+                   f"needs a reason: --ac-record-reason=TEXT ({', '.join(s.unexplained[:3])}"
+                   f"{', ...' if len(s.unexplained) > 3 else ''})")
     if s.kept_different:
         shown = ", ".join(f"{pid} {fact}" for pid, fact in s.kept_different[:3])
         more = f" and {len(s.kept_different) - 3} more" if len(s.kept_different) > 3 else ""
@@ -142,7 +158,8 @@ def verdict_line(outcome: RunOutcome | None, status: int, stopped: str | None = 
         if missing:
             return (f"{HEAD} PASS (exit 0): {conform(ran - missing)} to the table; {missing} not in the "
                     f"table, allowed by --ac-allow-missing", True)
-        return f"{HEAD} PASS (exit 0): {conformance_sentence(r.verdict for r in outcome.results)[0]}", True
+        return (f"{HEAD} PASS (exit 0): "
+                f"{conformance_sentence((r.verdict for r in outcome.results), outcome.gate)[0]}"), True
     if status == 3:
         reason = f"the harness broke: {outcome.problems[-1] if outcome.problems else 'see above'}"
     elif status == 4:
@@ -151,8 +168,15 @@ def verdict_line(outcome: RunOutcome | None, status: int, stopped: str | None = 
         reason = f"too few probes ran: {outcome.problems[0] if outcome.problems else ''}"
     elif outcome.record is not None and outcome.record.kept_different:
         reason = f"record mode kept {len(outcome.record.kept_different)} differing facts unwritten"
+    elif outcome.record is not None and outcome.record.unexplained:
+        reason = (f"record mode kept the differences of {probes(len(outcome.record.unexplained))} on another device "
+                  f"unwritten: a device block needs --ac-record-reason")
     elif failing_counts(r.verdict for r in outcome.results):
-        reason = f"autograd behaves differently: {conformance_sentence(r.verdict for r in outcome.results)[0]}"
+        reason = (f"autograd behaves differently: "
+                  f"{conformance_sentence((r.verdict for r in outcome.results), outcome.gate)[0]}")
+    elif outcome.count(UNRECORDED) and gates_unrecorded(outcome.gate):
+        reason = (f"{conformance_sentence((r.verdict for r in outcome.results), outcome.gate)[0]} — the table has "
+                  f"no recording of {', '.join(outcome.unrecorded_devices)}: record it before gating on it")
     else:
         reason = f"all {conform(ran)}, but other tests failed or pytest stopped (exit {status})"
     return f"{HEAD} FAIL (exit {status}): {reason}", False

@@ -81,35 +81,59 @@ def load_releases(directory: Path, label: str | None = None) -> list[str]:
     return described
 
 
-def load_mode_releases(directory: Path, label: str | None = None) -> dict[str, list[str]]:
-    """Per execution mode other than eager, the releases its rows were recorded on (``[modes]`` in
-    ``_releases.toml``, e.g. ``compile = ["2.13.0"]``); a mode not listed was recorded on every release."""
-    from . import modes
+#: The sections of ``_releases.toml`` that list, per variant, the releases its rows were recorded on: execution
+#: modes other than eager (a mode not listed was recorded on every described release) and devices (a device not
+#: listed was never recorded: its rows are the reference device's).
+RECORDED_SECTIONS = ("modes", "devices")
+
+
+def load_recorded(directory: Path, label: str | None = None) -> dict[str, dict[str, list[str]]]:
+    """Per section of ``RECORDED_SECTIONS`` present in ``_releases.toml``, per variant, the releases its rows were
+    recorded on (``[modes] compile = ["2.13.0"]``, ``[devices] cpu = [...]``)."""
+    from . import devices, modes
 
     path = Path(directory) / RELEASES_FILE
     if not path.is_file():
         return {}
     label = label or str(path)
-    table = load_file(path, label).get("modes", {})
-    if not isinstance(table, dict):
-        raise TableError(label, None, "'modes' must be a table of mode = [torch versions]")
-    for mode, releases in table.items():
-        if not modes.is_mode(mode):
-            raise TableError(label, None, f"unknown mode {mode!r} in [modes] (known: {', '.join(modes.MODES)})")
-        if not isinstance(releases, list) or not all(isinstance(v, str) for v in releases):
-            raise TableError(label, None, f"[modes] {mode} must be a list of torch versions, e.g. [\"2.13.0\"]")
-    return table
+    doc = load_file(path, label)
+    known = {"modes": ("mode", modes.is_mode, modes.MODES), "devices": ("device", devices.is_device, devices.DEVICES)}
+    out: dict[str, dict[str, list[str]]] = {}
+    for section in RECORDED_SECTIONS:
+        if section not in doc:
+            continue
+        table = doc[section]
+        if not isinstance(table, dict):
+            raise TableError(label, None, f"'{section}' must be a table of name = [torch versions]")
+        word, is_known, names = known[section]
+        for name, releases in table.items():
+            if not is_known(name):
+                raise TableError(label, None, f"unknown {word} {name!r} in [{section}] (known: {', '.join(names)})")
+            if not isinstance(releases, list) or not all(isinstance(v, str) for v in releases):
+                raise TableError(label, None, f"[{section}] {name} must be a list of torch versions, e.g. "
+                                              f"[\"2.13.0\"]")
+        out[section] = dict(table)
+    return out
 
 
-def dumps_releases(described: list[str], mode_releases: dict[str, list[str]] | None = None) -> str:
+_RECORDED_COMMENTS = {
+    "modes": "The releases each execution mode's rows were recorded on (a run of that mode elsewhere says so).",
+    "devices": ("The releases each device's rows were recorded on: a run on a device not listed for its release\n"
+                "# says so, and its probes that differ from the table get verdict `unrecorded`, not a failure."),
+}
+
+
+def dumps_releases(described: list[str], recorded: dict[str, dict[str, list[str]]] | None = None) -> str:
     text = ("# The torch releases this table describes: the latest patch of each torch 2.x minor release that\n"
             "# installs for Python 3.11 (recorded by `autograd-conformance history`). A run on any other torch\n"
             "# resolves rows as for the nearest of these, and says so.\n"
             f"described = [{', '.join(toml_value(v) for v in described)}]\n")
-    if mode_releases:
-        text += ("\n# The releases each execution mode's rows were recorded on (a run of that mode elsewhere says so).\n"
-                 "[modes]\n" + "".join(f"{mode} = [{', '.join(toml_value(v) for v in releases)}]\n"
-                                        for mode, releases in sorted(mode_releases.items())))
+    for section in RECORDED_SECTIONS:
+        variants = (recorded or {}).get(section)
+        if variants:
+            text += (f"\n# {_RECORDED_COMMENTS[section]}\n[{section}]\n"
+                     + "".join(f"{name} = [{', '.join(toml_value(v) for v in releases)}]\n"
+                               for name, releases in sorted(variants.items())))
     return text
 
 

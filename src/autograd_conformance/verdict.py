@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from .expectations import Resolved
-from .facts import GATE_ALL, SEMANTIC, compile_match, fails_gate, is_compared, is_wording, kind_of
+from .facts import GATE_ALL, GATES, SEMANTIC, compile_match, fails_gate, is_compared, is_wording, kind_of
 from .text import conform, counted, join_within, probes, shorten
 
 PASS, MISMATCH, DRIFT, MISSING, ERROR, SKIPPED = "pass", "mismatch", "drift", "missing", "error", "skipped"
@@ -18,7 +18,11 @@ CRASHED, TIMEOUT = "crashed", "timeout"
 LEAKED = "leaked"
 #: The probe was collected but never ran (its worker died before it, the run stopped): it has no facts.
 NOT_RUN = "not-run"
-VERDICTS = (PASS, MISMATCH, DRIFT, MISSING, ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN, SKIPPED)
+#: The probe's facts differ from the table on a device the table has no recording of for this release: what
+#: differs may be the device's own behaviour, not a change of torch (``Releases.device_recorded_on``). Reported
+#: with its facts; it fails a probe only under ``--ac-gate=…,unrecorded``.
+UNRECORDED = "unrecorded"
+VERDICTS = (PASS, MISMATCH, DRIFT, UNRECORDED, MISSING, ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN, SKIPPED)
 FAILING = (MISMATCH, DRIFT, MISSING, ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN)
 #: Verdicts of probes whose facts are not a complete observation (record mode leaves their rows alone).
 UNOBSERVED = (ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN, SKIPPED)
@@ -57,8 +61,36 @@ class Verdict:
         """Whether this verdict fails the probe under ``gate`` (``--ac-gate``) and ``--ac-allow-missing``."""
         if self.status == MISSING:
             return not allow_missing
+        if self.status == UNRECORDED:
+            return gates_unrecorded(gate) and any(fails_gate(m.kind, gate) for m in self.mismatches)
         return self.status in FAILING and (
             self.status not in (MISMATCH, DRIFT) or any(fails_gate(m.kind, gate) for m in self.mismatches))
+
+    def on_unrecorded_device(self) -> "Verdict":
+        """This verdict for a probe on a device the table has not recorded: a difference (mismatch or drift)
+        is ``unrecorded``; every other verdict stands."""
+        return Verdict(UNRECORDED, self.mismatches) if self.status in (MISMATCH, DRIFT) else self
+
+
+#: ``--ac-gate``'s optional term that makes ``unrecorded`` probes fail too (``all,unrecorded``).
+GATE_UNRECORDED = "unrecorded"
+
+
+def parse_gate(text: str) -> str:
+    """``--ac-gate``'s value in its one spelling (``all``, ``semantic``, ``all,unrecorded``,
+    ``semantic,unrecorded``); ValueError names what is wrong."""
+    terms = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in terms if t not in (*GATES, GATE_UNRECORDED)]
+    kinds = [t for t in terms if t in GATES]
+    if unknown or len(kinds) > 1 or not terms:
+        raise ValueError(f"use {' or '.join(GATES)}, optionally with ',{GATE_UNRECORDED}' "
+                         f"(e.g. all,{GATE_UNRECORDED})")
+    return ",".join([kinds[0] if kinds else GATE_ALL] + ([GATE_UNRECORDED] if GATE_UNRECORDED in terms else []))
+
+
+def gates_unrecorded(gate: str) -> bool:
+    """Whether ``gate`` fails probes that differ on a device the table has not recorded."""
+    return GATE_UNRECORDED in gate.split(",")
 
 
 @lru_cache(maxsize=4096)
@@ -269,14 +301,21 @@ def failing_counts(verdicts: Iterable[str]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def conformance_sentence(verdicts: Iterable[str]) -> tuple[str, bool]:
+def conformance_sentence(verdicts: Iterable[str], gate: str = GATE_ALL) -> tuple[str, bool]:
     """The verdict of a set of probes in words, shared by the terminal's last line and the report page: ``N
     probes conform to the table`` or ``K of N probes differ from the table (a mismatch, b drift)`` (skipped
-    probes not counted), and whether they all conform."""
+    probes not counted), with the probes that differ on a device the table has not recorded said apart, and
+    whether the set passes under ``gate`` (unrecorded probes fail only under ``…,unrecorded``)."""
     verdicts = list(verdicts)
     ran = sum(1 for v in verdicts if v != SKIPPED)
     failing = failing_counts(verdicts)
+    unrecorded = sum(1 for v in verdicts if v == UNRECORDED)
+    aside = (f"{unrecorded} differ{'s' if unrecorded == 1 else ''} on a device the table has not recorded "
+             f"(unrecorded{', failing by --ac-gate' if gates_unrecorded(gate) else ', not failing'})"
+             if unrecorded else "")
+    passes = not failing and not (unrecorded and gates_unrecorded(gate))
     if not failing:
-        return f"{conform(ran)} to the table", True
+        return "; ".join(filter(None, [f"{conform(ran - unrecorded)} to the table", aside])), passes
     k = sum(failing.values())
-    return f"{k} of {probes(ran)} differ{'s' if k == 1 else ''} from the table ({counted(failing)})", False
+    text = f"{k} of {probes(ran)} differ{'s' if k == 1 else ''} from the table ({counted(failing)})"
+    return "; ".join(filter(None, [text, aside])), passes
