@@ -80,8 +80,11 @@ def test_report_opens_on_what_needs_a_decision(browser, tmp_path):
 
     report = _failing_report()
     browser.get(_page(tmp_path, report))
-    failing = sum(1 for p in report.probes if p.verdict not in ("pass", "skipped"))
-    assert browser.find_element(By.ID, "verdict").text.startswith(f"FAIL — {failing} of ")
+    failing = sum(1 for p in report.probes if p.verdict not in ("pass", "skipped", "unrecorded"))
+    unrecorded = sum(1 for p in report.probes if p.verdict == "unrecorded")
+    verdict = browser.find_element(By.ID, "verdict").text
+    assert verdict.startswith(f"FAIL — {failing} of ") and verdict.endswith(
+        f"; {unrecorded} differ on a device the table has not recorded (unrecorded, not failing)")
     # The overview: a stacked bar per family whose segments are coloured links that filter.
     assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar")) == 3
     colours = {s.get_attribute("data-verdict"): s.value_of_css_property("background-color")
@@ -90,7 +93,8 @@ def test_report_opens_on_what_needs_a_decision(browser, tmp_path):
     assert len(set(colours.values())) == len(colours), f"every verdict its own colour: {colours}"
     assert all(c not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)") for c in colours.values())
     decisions = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#decisions li")]
-    assert len(decisions) == failing and any("w.grad: 2 of 5 elements differ" in d for d in decisions)
+    assert len(decisions) == failing + unrecorded  # a difference on an unrecorded device is the reviewer's too
+    assert any("w.grad: 2 of 5 elements differ" in d for d in decisions)
     # Failures are listed first; passes wait behind a collapsed line.
     visible = _visible(browser, "li.probe")
     assert visible and all(r.get_attribute("data-verdict") != "pass" for r in visible)
@@ -212,3 +216,33 @@ def test_ten_thousand_probe_report_loads_and_filters(browser, tmp_path):
     assert "1 of 10000 probes shown" in browser.find_element(By.ID, "shown").text
     print(f"10k probes: load {loaded:.2f} s, filter {filtered:.2f} s, "
           f"{(tmp_path / 'report.html').stat().st_size / 1e6:.1f} MB")
+
+
+def test_changelog_reads_at_1280_px_and_opens_what_a_link_points_at(browser, tmp_path):
+    from autograd_conformance.changelog import build
+    from autograd_conformance.expectations import Table
+    from autograd_conformance.html import render_changelog
+    from autograd_conformance.probes import default_table
+
+    log = build(Table.load(default_table(), "0"), "2.4", "2.15")
+    path = tmp_path / "changelog.html"
+    path.write_text(render_changelog(log), encoding="utf-8")
+    browser.set_window_size(1280, 900)
+    try:
+        browser.get(path.as_uri())
+        width = browser.execute_script("return document.documentElement.clientWidth")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width  # no sideways scroll
+        first = browser.find_element("css selector", "#biggest a")
+        target = first.get_attribute("href").split("#", 1)[1]
+        first.click()
+        assert browser.execute_script(f"return document.getElementById('{target}').open") is True
+        probe = browser.find_element("id", target).find_element("css selector", "ul.probes a")
+        timeline = probe.get_attribute("href").split("#", 1)[1]
+        probe.click()
+        assert browser.execute_script(f"return document.getElementById('{timeline}').open") is True
+        opened = browser.execute_script("return [...document.querySelectorAll('details')].filter(d => d.open).length")
+        browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width  # opened too
+        assert opened >= 2
+    finally:
+        browser.set_window_size(1400, 1000)

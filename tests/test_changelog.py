@@ -67,18 +67,72 @@ def test_a_range_of_releases_and_its_grouping(table):
     assert [(i.fact, i.kind) for i in log.by_family()["fam"]] == [("y.grad_fn", "semantic"), ("b.message", "text")]
     with pytest.raises(ChangelogError, match="--from 2.3 comes after --to 2.1"):
         build(table, "2.3", "2.1")
-    with pytest.raises(ChangelogError, match="not a torch version"):
+    with pytest.raises(ChangelogError, match="--from two: not a torch version"):
         build(table, "two")
 
 
-def test_formats(table):
+def test_release_notes_group_changes_by_cause_with_an_example_and_its_command(table):
     log = build(table)
+    causes = log.causes()
+    assert [(c.title, c.topic, c.probes) for c in causes[("2.1.0", "2.2.0")]] == [
+        ("PR #1", "api", ["fam/test_a[*]"]), ("added in 2.2", "api", ["fam/test_new[*]"])]
     text = format_text(log)
-    assert "2.1.0 → 2.2.0  fam/test_a[*]  y.grad_fn [semantic]: 'OldBackward0' → 'NewBackward0'" in text
-    assert "because: 2.2 renamed the node (https://github.com/pytorch/pytorch/pull/1)" in text
-    assert "probe added" in text
-    assert "| 2.2.0 → 2.3.0 | `fam/test_a[*]` | `y.grad_fn (on cuda)` |" in format_markdown(log)
-    assert len(json.loads(format_json(log))["items"]) == 4
+    assert text.splitlines()[0] == ("autograd changelog: torch 2.1.0 → 2.3.0, eager mode (2 release boundaries): "
+                                    "4 causes move 2 probes, 4 facts (3 of behaviour)")
+    assert "by kind: api 3 causes (2 probes) · messages 1 cause (1 probe)" in text
+    assert "[api] PR #1  (1 probe, 1 fact)\n    link: https://github.com/pytorch/pytorch/pull/1\n    why: 2.2 renamed the node" in text
+    assert "    e.g. fam/test_a[*]  y.grad_fn: 'OldBackward0' → 'NewBackward0'\n" in text
+    assert '         autograd-conformance run -k "test_a[cpu]"' in text
+    assert 'y.grad_fn on cuda: \'NewBackward0\' → \'CudaBackward0\'\n         autograd-conformance run -k "test_a[cuda]"' in text
+    assert "fam/test_new[*]  probe added" in text
+    assert "- **api** — [PR #1](https://github.com/pytorch/pytorch/pull/1) — 1 probe, 1 fact" in format_markdown(log)
+    data = json.loads(format_json(log))
+    assert len(data["items"]) == 4 and len(data["causes"]) == 4 and data["summary"]["causes"] == 4
+    assert data["causes"][0]["repro"] == 'autograd-conformance run -k "test_a[cpu]"'
+
+
+def test_detail_lists_every_fact_and_long_strings_show_where_they_differ(tmp_path):
+    before, after = "x" * 80 + " will raise an error", "x" * 80 + " raises an error"
+    (tmp_path / "fam.toml").write_text(f'["fam/t[*]"]\n"b.message" = "{before}"\n\n[["fam/t[*]".when]]\n'
+                                       f'torch = ">2.1.0"\nreason = "reworded"\n"b.message" = "{after}"\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.1.0", "2.2.0"]\n')
+    log = build(Table.load(tmp_path, "2.2.0"))
+    assert "probes: fam/t[*]" in format_text(log) and "\n    fam/t[*]  b.message" not in format_text(log)
+    detail = format_text(log, detail=True)
+    assert "\n    fam/t[*]  b.message: differ from char 81: " in detail and "will raise" in detail
+    assert "x" * 60 not in detail  # the span around the difference, not both strings whole
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from", "2.44"], "--from 2.44: torch 2.44 is newer than the newest release the table describes "
+                         "(2.1.0, 2.2.0, 2.3.0); name one of them, or its minor version (e.g. 2.3)"),
+    (["--from", "1.13"], "--from 1.13: torch 1.13 is older than the oldest release the table describes"),
+    (["--to", "2.16"], "--to 2.16: torch 2.16 is newer than the newest release"),
+    (["--from", "2.1", "--to", "2.9"], "--to 2.9: torch 2.9 is newer than the newest release"),
+    (["--kind", "speed"], "--kind speed: use one of values, errors, api, messages, test-database"),
+    (["--mode", "fast"], "--mode fast: use one of eager, compile or all"),
+    (["--pytorch", "somewhere"], "--pytorch goes with --check-links"),
+])
+def test_a_release_the_table_does_not_describe_is_a_one_line_error(table, tmp_path, capsys, args, message):
+    assert main(["changelog", "--expectations", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_minor_version_or_a_patch_of_a_described_minor_names_its_release(table):
+    assert (build(table, "2.2").start, build(table, "2.1.7", "2.2.5").end) == ("2.2.0", "2.2.0")
+
+
+def test_kind_family_and_mode_select(table, tmp_path):
+    assert {c.fact for c in build(table, kinds=["messages"]).items} == {"b.message"}
+    assert build(table, families=["other"]).items == []
+    (tmp_path / "fam.toml").write_text('["fam/t[*]"]\n"y.grad_fn" = "A"\n\n[["fam/t[*]".when]]\nmode = "compile"\n'
+                                       'torch = ">2.1.0"\nreason = "compiled"\n"y.grad_fn" = "B"\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.1.0", "2.2.0"]\n')
+    moded = Table.load(tmp_path, "2.2.0")
+    assert build(moded).items == []  # eager by default
+    assert [(i.fact, i.mode) for i in build(moded, mode="compile").items] == [("y.grad_fn", "compile")]
+    assert len(build(moded, mode="all").items) == 1
 
 
 def test_the_command_needs_no_torch_and_writes_html(table, tmp_path, capsys):
@@ -102,7 +156,8 @@ def test_mode_differences_only_where_the_mode_was_recorded(tmp_path):
     (tmp_path / "fam.toml").write_text('["fam/t[*]"]\n"y.grad_fn" = "MulBackward0"\n\n[["fam/t[*]".when]]\n'
                                        'mode = "compile"\nreason = "compiled"\n"y.grad_fn" = "CompiledFunctionBackward"\n')
     (tmp_path / "_releases.toml").write_text('described = ["2.1.0", "2.2.0", "2.3.0"]\n[modes]\ncompile = ["2.2.0"]\n')
-    log = build(Table.load(tmp_path, "2.3.0"))
+    assert build(Table.load(tmp_path, "2.3.0")).mode_differences == {}  # eager mode: no comparison
+    log = build(Table.load(tmp_path, "2.3.0"), mode="all")
     assert log.mode_differences == {"2.2.0": {"compile": (1, 1)}}
     assert "on torch 2.2.0, compile mode differs from eager in 1 facts of 1 rows" in format_text(log)
 

@@ -18,7 +18,9 @@ Probe-facing: what probe modules import
 The table
     ``tablefile`` (TOML documents to and from disk), ``releases`` (torch versions, the releases a table
     describes and the nearest of them), ``keyindex`` (table keys and patterns, and the index that finds the keys
-    of a probe id), ``expectations`` (the table's rows and their meaning: resolution per probe id, torch
+    of a probe id), ``links`` (the links blocks cite, registered in ``_links.toml``: what each is, the release
+    that shipped it, what it touches; checked against the blocks and PyTorch's history), ``expectations`` (the
+    table's rows and their meaning: resolution per probe id, torch
     version, device and mode), ``compact`` (folding rows into patterns, with its resolution check).
 Judging
     ``verdict`` (comparing an observation with the expectation, the verdicts and their sentence), ``result``

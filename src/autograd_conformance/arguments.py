@@ -162,16 +162,35 @@ def build_parser() -> argparse.ArgumentParser:
     output(matrix, "where to write the page", required=True)
 
     log = command(sub, "changelog",
-                   "the autograd changes at each torch release boundary, from the table alone",
-                   "List what the expectations table states changes from one described torch release to the next: "
-                   "probe, fact, before -> after, semantic or text, and the reason and link of the row. Grouped by "
-                   "family, behaviour before wording. Needs no torch.",
+                   "the autograd changes at each torch release boundary, as release notes, from the table alone",
+                   "Release notes of autograd from the expectations table: a one-screen summary (causes, probes "
+                   "and facts per kind and per release), then per release boundary its causes — the torch change "
+                   "behind them (a link registered in the table's _links.toml that shipped there) or the stated "
+                   "reason — each with its kind, how many probes and facts it moves, an example with the command "
+                   "that runs it, and its probes. Eager mode unless --mode says otherwise. Needs no torch. "
+                   "--check-links verifies the table's links instead (with --pytorch, against PyTorch's history).",
                    ["changelog --from 2.8 --to 2.13", "changelog --from 2.4 --format markdown -o CHANGES.md",
-                    "changelog --format html -o changelog.html --semantic-only"])
-    log.add_argument("--from", dest="start", metavar="VERSION", help="the release you upgrade from (default: oldest)")
-    log.add_argument("--to", dest="end", metavar="VERSION", help="the release you upgrade to (default: newest)")
+                    "changelog --format html -o changelog.html --semantic-only",
+                    "changelog --from 2.13 --to 2.14 --kind values --family values --detail",
+                    "changelog --check-links --pytorch ~/src/pytorch"],
+                   status="0 done (links: all hold), 1 links that do not hold, 2 bad input")
+    log.add_argument("--from", dest="start", metavar="VERSION",
+                     help="the release you upgrade from: a described release or its minor (default: the oldest)")
+    log.add_argument("--to", dest="end", metavar="VERSION", help="the release you upgrade to (default: the newest)")
     formats(log, "text", "markdown", "html", "json")
+    log.add_argument("--mode", default="eager", metavar="MODE",
+                     help="the execution mode whose changes to list: eager (the default), compile, or all")
+    log.add_argument("--family", action="append", metavar="NAME", help="only this probe family (repeatable)")
+    log.add_argument("--kind", action="append", metavar="KIND",
+                     help="only changes of this kind (repeatable): values, errors, api, messages, test-database")
     log.add_argument("--semantic-only", action="store_true", help="leave wording changes out")
+    log.add_argument("--detail", action="store_true", help="list every fact of every cause, not only its probes")
+    log.add_argument("--check-links", action="store_true",
+                     help="check every link the table cites against its registry, _links.toml (kind, the release "
+                          "that shipped it, what it touches), instead of printing the changelog")
+    log.add_argument("--pytorch", metavar="CLONE",
+                     help="with --check-links: a clone of PyTorch with its release tags, to check each PR's commit, "
+                          "first release and diff")
     log.add_argument("--expectations", metavar="DIR",
                      help="the table (default: suites/expectations here, else the bundled one)")
     output(log)

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from .arguments import EXIT_BAD_INPUT, build_parser
@@ -13,6 +14,9 @@ from .errors import ConformanceError
 from .facts import vocabulary_markdown
 from .files import write_atomic
 from .report import Report, load
+
+if TYPE_CHECKING:
+    from .expectations import Table
 
 EXIT_OK, EXIT_DIFFERENT = 0, 1
 
@@ -115,15 +119,39 @@ def _cmd_changelog(args: argparse.Namespace) -> int:
     from .probes import default_table
 
     table = Table.load(Path(args.expectations) if args.expectations else default_table(), "0")
-    log = changelog.build(table, args.start, args.end, semantic_only=args.semantic_only)
+    if args.check_links:
+        return _check_links(table, args.pytorch)
+    if args.pytorch:
+        raise CliError("--pytorch goes with --check-links")
+    log = changelog.build(table, args.start, args.end, semantic_only=args.semantic_only, mode=args.mode,
+                          families=args.family, kinds=args.kind)
     if args.format == "html":
         from .html import render_changelog
 
         text = render_changelog(log)
     else:
-        text = changelog.FORMATS[args.format](log)
+        text = changelog.FORMATS[args.format](log, args.detail)
     _emit(text, args.output)
     return EXIT_OK
+
+
+def _check_links(table: "Table", clone: str | None) -> int:
+    """``changelog --check-links``: every cited link registered and consistent with its blocks; with a clone,
+    every registered PR as PyTorch's history has it. One line per problem, a count last."""
+    from . import links
+
+    problems = links.problems(table)
+    checked = [link for link in table.links.values() if link.kind == links.PR]
+    if clone:
+        findings = links.check_history(table.links.values(), Path(clone))
+        problems += [p for f in findings for p in f.problems]
+    for line in problems:
+        print(line)
+    cited = {b.link for e in table.entries for b in (e.base, *e.when) if b.link}
+    print(f"links: {len(cited)} cited by the table, {len(table.links)} registered ({len(checked)} PRs"
+          + (", each checked against PyTorch's history" if clone else "; give --pytorch CLONE to check them against "
+             "PyTorch's history") + f"): {len(problems)} problem(s)")
+    return EXIT_DIFFERENT if problems else EXIT_OK
 
 
 def _cmd_record(args: argparse.Namespace) -> int:

@@ -36,6 +36,8 @@ from .facts import OPT_STR, OPT_TENSOR, UnknownFact, canonical, check_type, comp
 from .files import JOURNAL, DirectoryLock, recover
 from .ids import without_mode
 from .keyindex import KeyIndex, is_pattern, key_matches, used_by
+from .links import LINKS_FILE, Link
+from .links import load as load_links
 from .releases import Releases, torch_release
 from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, TableError, load_file,
                         load_recorded, load_releases, loads, table_files)
@@ -56,6 +58,9 @@ class Block:
     mode: str | None = None
     reason: str | None = None
     link: str | None = None
+    #: The torch change behind the block in a few words, shared by the blocks it explains (the changelog
+    #: groups by it where no link is the change).
+    cause: str | None = None
     #: The table layer the block's entry comes from (0: the lowest, the bundled table).
     layer: int = 0
 
@@ -272,6 +277,8 @@ class Table:
         self.files = files
         #: Files of an interrupted record commit that loading the table completed (``files.recover``).
         self.recovered: list[str] = []
+        #: The links the layers register (``_links.toml``; a higher layer's entry for a URL wins).
+        self.links: dict[str, Link] = {}
         self._index = KeyIndex(entries, lambda e: e.key)
 
     @property
@@ -291,6 +298,7 @@ class Table:
         mode_recorded: dict[int, dict[str, list[Version]]] = {}
         device_recorded: dict[str, set[Version]] = {}
         devices_stated = False
+        links: dict[str, Link] = {}
         recovered: list[str] = []
         for layer, path_dir in enumerate(directories):
             if layer:
@@ -318,6 +326,7 @@ class Table:
                         devices_stated = True
             if releases.is_file():
                 digest.update(releases.read_bytes() + b"\0")
+            links.update(load_links(path_dir, _label(path_dir / LINKS_FILE, root)))
             for path in table_files(path_dir):
                 label = _label(path, root)
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -327,6 +336,7 @@ class Table:
                             {k: sorted(v) for k, v in device_recorded.items()} if devices_stated else None)
         table = cls(directories, entries, digest.hexdigest(), files, releases)
         table.recovered = recovered
+        table.links = links
         table.check_conflicts(torch_version)
         return table
 
@@ -337,6 +347,7 @@ class Table:
         for name in sorted(texts):
             entries.extend(parse_entries(name, loads(texts[name], name), layer))
         table = Table(self.directories, entries, self.digest, self.files, self.releases)
+        table.links = self.links
         table.check_conflicts(torch_version)
         return table
 

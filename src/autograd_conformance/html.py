@@ -9,6 +9,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+from packaging.version import Version
 from markupsafe import Markup
 
 from .diff import CATEGORIES, IMPACTS, Diff
@@ -157,19 +158,29 @@ def render_diff(diff: Diff, links: dict[str, str] | None = None) -> str:
 
 
 def render_changelog(log: "Changelog") -> str:
-    """The changelog as one HTML page: a bar per family (a segment per release boundary), then every change by
-    family, behaviour before wording, with the reason and link of the row that states it."""
-    from .changelog import _value
+    """The changelog as one HTML page that reads at 1280 px: the summary first (per kind, per release, the
+    biggest causes), then per release boundary its causes as collapsible sections (why, an example with the
+    command that runs it, the probes), each probe linking to its timeline at the end of the page."""
+    import hashlib
 
-    groups = log.by_family()
-    bars = []
-    for family, items in groups.items():
-        per_boundary = [((a, b), sum(1 for i in items if (i.before_release, i.after_release) == (a, b)),
-                         any(not is_wording(i.kind) for i in items if (i.before_release, i.after_release) == (a, b)))
-                        for a, b in log.boundaries]
-        bars.append((family, per_boundary, len(items)))
+    from .changelog import TOPICS, change_line, repro_command, summary
+    from .text import many
+
+    causes = log.causes()
+    timelines: dict[str, list[Any]] = {}
+    for item in sorted(log.items, key=lambda i: (i.key, Version(i.after_release), i.fact)):
+        timelines.setdefault(item.key, []).append(item)
+
+    def slug(key: str) -> str:
+        return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    def anchor(cause: Any) -> str:
+        return f"c-{cause.after_release.replace('.', '-')}-{slug(cause.title + (cause.link or ''))}"
+
     return _env().get_template("changelog.html.j2").render(
-        log=log, groups=list(groups.items()), bars=bars, show=_value, css=_raw_asset("base.css"))
+        log=log, head=summary(log), causes=causes, topics=TOPICS, timelines=sorted(timelines.items()),
+        modes="all modes" if len(log.modes) > 1 else f"{log.modes[0]} mode", line=change_line,
+        repro=repro_command, slug=slug, anchor=anchor, many=many, css=_raw_asset("base.css"))
 
 
 def render_matrix(reports: list[Report], links: list[str | None]) -> str:

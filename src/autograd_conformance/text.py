@@ -35,7 +35,12 @@ def counted(counts: dict[str, int]) -> str:
 
 def probes(n: int) -> str:
     """``1 probe``, ``2 probes``."""
-    return f"{n} probe" if n == 1 else f"{n} probes"
+    return many(n, "probe")
+
+
+def many(n: int, noun: str) -> str:
+    """``1 cause``, ``2 causes``: a count and its noun (a regular plural)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def conform(n: int) -> str:
