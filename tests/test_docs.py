@@ -79,3 +79,21 @@ def test_the_maintainers_guide_names_only_modules_that_exist():
     guide = (ROOT / "src" / "autograd_conformance" / "README.md").read_text()
     named = set(re.findall(r"`(\w+)\.py`", guide)) - {"__init__"}
     assert named and not named - MODULES, f"the guide names modules that do not exist: {sorted(named - MODULES)}"
+
+
+def test_readme_says_whether_it_is_safe_to_compile_as_the_table_does():
+    from autograd_conformance.changelog import compile_safety
+    from autograd_conformance.expectations import Table
+
+    section = re.search(r"<!-- compile-safety: [^>]*-->\n(.*?)<!-- /compile-safety -->", README, re.S)
+    assert section, "README lacks the generated 'Is it safe to compile?' section"
+    assert section.group(1) == compile_safety(Table.load(ROOT / "suites" / "expectations", "0")), (
+        "README's 'Is it safe to compile?' is out of date: paste `autograd-conformance changelog --compile-safety`")
+
+
+def test_every_compile_block_of_the_bundled_table_states_its_hazard():
+    from autograd_conformance.expectations import Table
+
+    table = Table.load(ROOT / "suites" / "expectations", "0")
+    unstated = [b.describe() for e in table.entries for b in e.when if b.mode and not b.hazard]
+    assert not unstated, f"compile blocks without a hazard class: {unstated[:5]}"

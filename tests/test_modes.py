@@ -214,3 +214,19 @@ def _torch_version() -> str:
     import torch
 
     return torch.__version__
+
+
+@pytest.mark.parametrize("eager, compiled, hazard", [
+    ({"y.grad_fn": "MulBackward0"}, {"y.grad_fn": "CompiledFunctionBackward"}, "cosmetic"),
+    ({"e.message": "a", "e.raises": "RuntimeError"}, {"e.message": "b"}, "cosmetic"),
+    ({"x.version": 1}, {"x.version": 2}, "silent"),  # version counters functionalized
+    ({"e.raises": "RuntimeError", "e.message": "m"}, {"e.raises": None, "e.message": None}, "silent"),  # check gone
+    ({"second.raises": None, "x.grad": [2.0]}, {"second.raises": "RuntimeError", "x.grad": [1.0]}, "loud"),
+    ({"b.raises": None, "b.grad_fn": "MulBackward0"}, {"c.raises": "BackendCompilerFailed", "b.grad_fn": "ABSENT"},
+     "loud"),  # what the raise leaves unobserved is part of it
+    ({"c.raises": None, "dispatcher_state.same": True}, {"c.raises": "BackendCompilerFailed",
+                                                         "dispatcher_state.same": False}, "silent"),  # state left
+    ({"y.grad_fn": "A"}, {"y.grad_fn": "A"}, None),
+])
+def test_hazard_of_a_modes_difference(eager, compiled, hazard):
+    assert modes.hazard_of(eager, compiled, "ABSENT") == hazard

@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--check-links", action="store_true",
                      help="check every link the table cites against its registry, _links.toml (kind, the release "
                           "that shipped it, what it touches), instead of printing the changelog")
+    log.add_argument("--compile-safety", action="store_true",
+                     help="print 'is it safe to compile?' (the README's section): per backend, how many compile "
+                          "differences from eager the table states of each hazard class, and the silent ones")
     log.add_argument("--pytorch", metavar="CLONE",
                      help="with --check-links: a clone of PyTorch with its release tags, to check each PR's commit, "
                           "first release and diff")

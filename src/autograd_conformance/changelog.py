@@ -57,6 +57,8 @@ class Change:
     mode: str | None = None
     #: The torch change behind it in a few words, where the block names one (``cause``).
     cause: str | None = None
+    #: For a mode's change, how much its difference from eager matters (``modes.HAZARDS``).
+    hazard: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -169,6 +171,12 @@ class Cause:
         return any(not is_wording(c.kind) for c in self.changes)
 
     @property
+    def hazard(self) -> str | None:
+        """For a mode's changes, the most severe hazard they state (silent before loud before cosmetic)."""
+        stated = {c.hazard for c in self.changes if c.hazard}
+        return next((h for h in modes.HAZARDS if h in stated), None)
+
+    @property
     def example(self) -> Change:
         """A change that shows what the cause does: of behaviour where there is one, on the shortest id."""
         return min(self.changes, key=lambda c: (is_wording(c.kind), c.fact == PROBE_EXISTS, len(c.key), c.key,
@@ -193,7 +201,7 @@ class Cause:
                 "link_kind": self.about.kind if self.about else (kind_of_url(self.link) if self.link else None),
                 "link_title": self.about.title if self.about else None,
                 "shipped": str(self.about.shipped) if self.about and self.about.shipped else None,
-                "kind": self.topic, "probes": self.probes, "facts": len(self.changes), "reasons": self.reasons,
+                "kind": self.topic, "hazard": self.hazard, "probes": self.probes, "facts": len(self.changes), "reasons": self.reasons,
                 "example": example.to_json(), "repro": repro_command(example.key, example.device),
                 "changes": [c.to_json() for c in self.changes]}
 
@@ -253,7 +261,9 @@ class Changelog:
                 cause = out[boundary][ident] = Cause(*boundary, link, about if link else None,
                                                      item.cause if ident[0] == "cause" else None)
             cause.changes.append(item)
-        return {b: sorted(found.values(), key=lambda c: (not c.semantic, -len(c.probes), c.title))
+        rank = {h: i for i, h in enumerate(modes.HAZARDS)}  # a mode's silent differences before everything
+        return {b: sorted(found.values(), key=lambda c: (rank.get(c.hazard or "", len(rank)), not c.semantic,
+                                                         -len(c.probes), c.title))
                 for b, found in out.items()}
 
     @property
@@ -356,7 +366,7 @@ def build(table: Table, start: str | None = None, end: str | None = None, semant
                                           None if device == devices.REFERENCE else device,
                                           getattr(note, "reason", None), getattr(note, "link", None),
                                           None if variant_mode == modes.REFERENCE else variant_mode,
-                                          getattr(note, "cause", None)))
+                                          getattr(note, "cause", None), getattr(note, "hazard", None)))
     in_range = [str(v) for v in table.described if first <= v <= last]
     moded = [e for e in table.entries if any(blk.mode for blk in e.when)]
     for release in in_range:
@@ -452,7 +462,8 @@ def format_text(log: Changelog, detail: bool = False) -> str:
 
 
 def _cause_text(c: Cause, detail: bool) -> list[str]:
-    out = [f"\n[{c.topic}] {c.title}  ({probes(len(c.probes))}, {many(len(c.changes), 'fact')})"]
+    hazard = f", compile: {c.hazard}" if c.hazard else ""
+    out = [f"\n[{c.topic}{hazard}] {c.title}  ({probes(len(c.probes))}, {many(len(c.changes), 'fact')})"]
     if c.link:
         out.append(f"    link: {c.link}" + (f" (shipped in {c.about.shipped})" if c.about and c.about.shipped else "")
                    + (f"; {c.about.note}" if c.about and c.about.note else ""))
@@ -504,7 +515,8 @@ def format_markdown(log: Changelog, detail: bool = False) -> str:
         out += [f"### torch {a} → {b}", ""]
         for c in found:
             title = f"[{_md(c.title)}]({c.link})" if c.link else _md(c.title)
-            out.append(f"- **{c.topic}** — {title} — {probes(len(c.probes))}, {many(len(c.changes), 'fact')}")
+            hazard = f" (compile: **{c.hazard}**)" if c.hazard else ""
+            out.append(f"- **{c.topic}**{hazard} — {title} — {probes(len(c.probes))}, {many(len(c.changes), 'fact')}")
             if c.reasons and (c.link or len(c.reasons) > 1):
                 out.append(f"  - why: {_md(c.reasons[0])}"
                            + (f" (+{len(c.reasons) - 1} probe-specific reasons)" if len(c.reasons) > 1 else ""))
@@ -529,6 +541,29 @@ def format_json(log: Changelog, detail: bool = True) -> str:
                        "mode_differences": {r: {m: {"facts": f, "rows": n} for m, (f, n) in per.items()}
                                             for r, per in log.mode_differences.items()}},
                       indent=1, ensure_ascii=False) + "\n"
+
+
+def compile_safety(table: Table) -> str:
+    """"Is it safe to compile?" from the table (the README's section is this text): per backend, how many compile
+    blocks state each hazard class, and the silent ones, grouped by the reason they share."""
+    from .text import shorten as cut
+
+    stated = [(e.key, b) for e in table.entries for b in e.when if b.mode == modes.COMPILE]
+    counts = Counter(b.hazard or "unclassified" for _, b in stated)
+    recorded = table.releases.mode_recorded.get(modes.COMPILE, [])
+    on = ", ".join(str(v) for v in recorded) or "every described release"
+    out = ["| backend | silent | loud | cosmetic | recorded on |", "|---|---|---|---|---|",
+           f"| `{modes.DEFAULT_BACKEND}` | {counts['silent']} | {counts['loud']} | {counts['cosmetic']} | {on} |"]
+    out += [f"| `{b}` | – | – | – | not recorded |" for b in modes.BACKENDS if b != modes.DEFAULT_BACKEND]
+    silent: dict[str, list[str]] = {}
+    for key, block in stated:
+        if block.hazard == "silent":
+            silent.setdefault(block.reason or "(no reason stated)", []).append(key)
+    out += ["", f"The {counts['silent']} silent differences (nothing tells you; most first):", ""]
+    for reason, keys in sorted(silent.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = ", ".join(f"`{k}`" for k in sorted(keys)[:2]) + (f" and {len(keys) - 2} more" if len(keys) > 2 else "")
+        out.append(f"- {cut(reason, 220)} — {probes(len(keys))}: {shown}")
+    return "\n".join(out) + "\n"
 
 
 #: The text formats (the pages are rendered by ``html``).

@@ -121,6 +121,9 @@ def _cmd_changelog(args: argparse.Namespace) -> int:
     table = Table.load(Path(args.expectations) if args.expectations else default_table(), "0")
     if args.check_links:
         return _check_links(table, args.pytorch)
+    if args.compile_safety:
+        _emit(changelog.compile_safety(table), args.output)
+        return EXIT_OK
     if args.pytorch:
         raise CliError("--pytorch goes with --check-links")
     log = changelog.build(table, args.start, args.end, semantic_only=args.semantic_only, mode=args.mode,

@@ -10,6 +10,7 @@ from typing import Any
 from packaging.version import Version
 
 from .changelog import PROBE_EXISTS
+from .modes import HAZARDS
 from .facts import GATE_SEMANTIC, SEMANTIC, TEXT, fails_gate, is_compared, is_wording, kind_of
 from .report import Report, RunInfo
 from .result import ProbeResult
@@ -86,6 +87,8 @@ class ProbeChange:
     verdict_before: str
     verdict_after: str
     changes: list[FactChange]
+    #: For a compile probe, how much its difference from eager matters as the after run's table states it.
+    hazard: str | None = None
 
     @property
     def kind(self) -> str:
@@ -257,10 +260,12 @@ def compute(before: Report, after: Report, ignore: list[str] | None = None) -> D
                 source_after=pb.expectation.sources.get(name) if pb.expectation else None,
                 reason=reason, link=link, impact=impact(name, pb.family)))
         if changes:
-            diff.changed.append(ProbeChange(pid, pb.section, pa.verdict, pb.verdict, changes))
+            diff.changed.append(ProbeChange(pid, pb.section, pa.verdict, pb.verdict, changes,
+                                            pb.expectation.hazard if pb.expectation else None))
         else:
             diff.unchanged += 1
-    diff.changed.sort(key=lambda p: (p.impact, p.family, p.id))
+    rank = {h: i for i, h in enumerate(HAZARDS)}  # a compile probe's silent difference first
+    diff.changed.sort(key=lambda p: (rank.get(p.hazard or "", len(rank)), p.impact, p.family, p.id))
     return diff
 
 
@@ -286,7 +291,8 @@ def format_text(diff: Diff) -> str:
             lines.append(f"\n[{IMPACTS[cause.impact]}]")
         lines.append(f"cause: {cause.why}{f' ({cause.link})' if cause.link else ''} — {probes(len(cause.probes))}")
         for p, c in cause.changes:
-            lines.append(f"  {p.id}  {c.fact} [{c.kind}]: {_value(c, 'before')} → {_value(c, 'after')}")
+            hazard = f" (compile: {p.hazard})" if p.hazard else ""
+            lines.append(f"  {p.id}{hazard}  {c.fact} [{c.kind}]: {_value(c, 'before')} → {_value(c, 'after')}")
     if diff.added or diff.removed:
         lines.append("")
     lines += [f"added {p.id} ({p.verdict})" for p in diff.added]

@@ -61,6 +61,8 @@ class Block:
     #: The torch change behind the block in a few words, shared by the blocks it explains (the changelog
     #: groups by it where no link is the change).
     cause: str | None = None
+    #: How much the difference a ``mode`` block states matters (``modes.HAZARDS``: silent, loud, cosmetic).
+    hazard: str | None = None
     #: The table layer the block's entry comes from (0: the lowest, the bundled table).
     layer: int = 0
 
@@ -232,6 +234,13 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
                 if not modes.is_mode(value):
                     raise TableError(file, key, f"unknown mode {value!r} (known: {', '.join(modes.MODES)})")
                 block.mode = value
+            elif name == "hazard":
+                if value not in modes.HAZARDS:
+                    raise TableError(file, key, f"hazard = {value!r}: use one of {', '.join(modes.HAZARDS)}")
+                if "mode" not in raw:
+                    raise TableError(file, key, "'hazard' belongs in a block with a mode condition (how much "
+                                                "that mode's difference from eager matters)")
+                block.hazard = value
             else:
                 setattr(block, name, value)
         else:

@@ -13,6 +13,7 @@ from packaging.version import Version
 from markupsafe import Markup
 
 from .diff import CATEGORIES, IMPACTS, Diff
+from .modes import HAZARDS
 from .facts import SEMANTIC, is_compared, is_wording, kind_of
 from .report import Report
 from .repro import PRELUDE
@@ -103,12 +104,15 @@ def render_report(report: Report) -> str:
     open_families = {f for f, counts in family_counts.items() if any(v in review for v, _ in counts)}
     settled = [v for v in VERDICTS if v not in review]
     settled_counts = {f: [(v, n) for v, n in counts if v in settled] for f, counts in family_counts.items()}
+    stated = [p for p in report.probes if p.expectation is not None and p.expectation.hazard]
+    divergences = [(h, sorted((p for p in stated if p.expectation.hazard == h), key=lambda p: p.id))
+                   for h in HAZARDS if any(p.expectation.hazard == h for p in stated)]  # silent first
     text, ok = report_verdict(report)
     payload = {"probes": data, "sources": report.sources, "prelude": PRELUDE,
                "torch": report.run_info.torch_version}
     return _env().get_template("report.html.j2").render(
         info=report.run_info, summary=report.summary, stale=report.stale, verdicts=VERDICTS,
-        verdict={"text": text, "ok": ok}, not_baseline=report.not_a_baseline(), devices_line=_devices_line(report.run_info),
+        verdict={"text": text, "ok": ok}, not_baseline=report.not_a_baseline(), divergences=divergences, devices_line=_devices_line(report.run_info),
         bars=bars, decisions=decisions, families=sorted(families.items()), family_counts=family_counts,
         open_families=open_families, settled=settled, settled_counts=settled_counts, data_json=script_json(payload), css=_raw_asset("base.css"),
         common=_raw_asset("common.js"), script=_raw_asset("report.js"))

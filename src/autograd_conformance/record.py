@@ -20,7 +20,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from . import devices
+from . import devices, modes
 from .expectations import Resolved, Table, variant_conditions
 from .files import write_together
 from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
@@ -222,6 +222,8 @@ class Recorder:
                                                                f"with why torch differs"}
             if self.note.link:
                 target["link"] = self.note.link
+            if "mode" in variant:  # how much the mode's difference matters, by the rule; reviewed like the reason
+                target["hazard"] = modes.hazard_of(expected, writes, ABSENT) or "cosmetic"
             own.setdefault(WHEN, []).append(target)
         target.update(writes)
         self._wrote(filename, added=len(writes))

@@ -39,17 +39,25 @@ class Expectation:
     facts: dict[str, Any]
     sources: dict[str, str]
     keys: list[str]
+    #: Where a mode block states how this probe's mode differs from eager: how much that matters
+    #: (``modes.HAZARDS``, the most severe of the blocks in force).
+    hazard: str | None = None
 
     @classmethod
     def of(cls, resolved: Resolved | None) -> "Expectation | None":
-        return None if resolved is None else cls(resolved.facts, resolved.sources, resolved.keys)
+        if resolved is None:
+            return None
+        stated = {b.hazard for b in resolved.blocks.values() if b.hazard}
+        hazard = next((h for h in modes.HAZARDS if h in stated), None)
+        return cls(resolved.facts, resolved.sources, resolved.keys, hazard)
 
     def to_json(self) -> dict[str, Any]:
-        return {"facts": self.facts, "sources": self.sources, "keys": self.keys}
+        return {"facts": self.facts, "sources": self.sources, "keys": self.keys,
+                **({"hazard": self.hazard} if self.hazard else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> "Expectation | None":
-        return None if data is None else cls(data["facts"], data["sources"], data["keys"])
+        return None if data is None else cls(data["facts"], data["sources"], data["keys"], data.get("hazard"))
 
 
 @dataclass

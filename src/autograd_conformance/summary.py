@@ -4,8 +4,10 @@ from the run's ``RunOutcome`` (never from the session)."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from .facts import GATE_SEMANTIC
+from .modes import HAZARDS
 from .outcome import RunOutcome
 from .result import ProbeResult
 from .text import conform, counted, first_line, probes, shorten
@@ -74,6 +76,11 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
         per_mode = ", ".join(f"{sum(1 for r in results if r.mode == m)} in {m} mode" for m in outcome.modes)
         lines.append(f"modes: {per_mode}" + (f" (torch.compile backend {outcome.compile_backend})"
                                              if outcome.compile_backend else ""))
+        stated = Counter(r.expectation.hazard for r in results if r.expectation is not None and r.expectation.hazard)
+        if stated:
+            lines.append(f"  the table states how {probes(sum(stated.values()))} differ from eager: "
+                         + ", ".join(f"{stated[h]} {h}" for h in HAZARDS if stated[h])
+                         + " (silent: other values or a missing error, nothing tells the user)")
     rows = _rows(results) + [(s.key, "(stale row)", "stale", f"matches no probe; in {s.file}")
                              for s in outcome.stale]
     if rows:

@@ -19,7 +19,7 @@ from .files import DirectoryLock, write_together
 
 WHEN = "when"
 CONDITION_KEYS = ("torch", "device", "mode")
-NOTE_KEYS = ("cause", "reason", "link")
+NOTE_KEYS = ("hazard", "cause", "reason", "link")
 #: A fact value meaning "not observed": lets a ``when`` block state that a fact disappears on some version.
 ABSENT = {"absent": True}
 
