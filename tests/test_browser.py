@@ -84,7 +84,7 @@ def test_report_opens_on_what_needs_a_decision(browser, tmp_path):
     unrecorded = sum(1 for p in report.probes if p.verdict == "unrecorded")
     verdict = browser.find_element(By.ID, "verdict").text
     assert verdict.startswith(f"FAIL — {failing} of ") and verdict.endswith(
-        f"; {unrecorded} differ on a device the table has not recorded (unrecorded, not failing)")
+        f"; {unrecorded} differ where the table has no recording (unrecorded, not failing)")
     # The overview: a stacked bar per family whose segments are coloured links that filter.
     assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar")) == 3
     colours = {s.get_attribute("data-verdict"): s.value_of_css_property("background-color")

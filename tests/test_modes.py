@@ -145,7 +145,8 @@ def test_compile_mode_observes_compiled_autograd_and_the_table_states_it(project
     project.table(MODE_TABLE)
     result = project.run_subprocess("--ac-modes=eager,compile")
     assert result.ret == 1, result.stdout.str()
-    result.stdout.fnmatch_lines(["modes: 2 in eager mode, 1 in compile mode (torch.compile backend aot_eager)",
+    result.stdout.fnmatch_lines(["modes: 2 in eager mode, 1 in compile mode (torch.compile backend aot_eager; "
+                                 "compiled artefacts kept in *)",
                                  "*fam/test_mul[[]cpu-compile[]]*y.grad_fn*'MulBackward0' → 'CompiledFunctionBackward'*"])
     assert "DEBUG    torch.__trace" not in result.stdout.str()
     report = project.report(run_name("compile"))
@@ -158,6 +159,27 @@ def test_compile_mode_observes_compiled_autograd_and_the_table_states_it(project
     assert 'mode = "compile"' in text and '"y.grad_fn" = "CompiledFunctionBackward"' in text
     assert project.run_subprocess("--ac-modes=eager,compile").ret == 0
     assert project.run_subprocess().ret == 0  # eager alone still passes against the same rows
+
+
+def test_a_backend_the_table_has_not_recorded_is_said_and_its_differences_are_unrecorded(project):
+    """The table's compile rows state aot_eager (its default); under dynamo's eager backend no AOTAutograd node
+    appears, so the compile probe differs: reported as unrecorded, not failing; recording it is refused."""
+    project.probes(MODE_PROBES)
+    project.table(MODE_TABLE + '\n[["fam/test_mul[*]".when]]\nmode = "compile"\nhazard = "cosmetic"\n'
+                               'reason = "AOTAutograd wraps the region"\n"y.grad_fn" = "CompiledFunctionBackward"\n')
+    args = ("--ac-modes=eager,compile", "--ac-compile-backend=eager", "--ac-compile-cache=cache")
+    result = project.run_subprocess(*args)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*the table has no recording of compile mode under eager for torch*",
+        "*fam/test_mul[[]cpu-compile[]]*y.grad_fn*unrecorded*'CompiledFunctionBackward' → 'MulBackward0'*",
+        "*unrecorded: 1 probe differs where the table has no recording (compile under eager)*"])
+    assert (project.root / "cache").is_dir()
+    report = project.report(run_name("compile"))
+    assert report["run_info"]["compile_cache"] == str(project.root / "cache")
+    assert {p["id"]: p["verdict"] for p in report["probes"]}["fam/test_mul[cpu-compile]"] == "unrecorded"
+    refused = project.run_subprocess(*args, "--ac-record")
+    assert refused.ret == 2 and "has no backend condition to state eager's differences apart" in refused.stdout.str()
 
 
 def test_a_compile_only_run_is_partial(project):

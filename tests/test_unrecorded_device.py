@@ -55,9 +55,9 @@ def test_a_difference_on_an_unrecorded_device_is_reported_not_failed(standin):
     result.stdout.fnmatch_lines([
         f"*the table has no recording of cuda for torch {RELEASE} (its rows were recorded on cpu)*",
         "*fam/test_leaf[[]cuda[]]*x.is_leaf*unrecorded*",
-        "*unrecorded: 1 probe on cuda differs*reported, not failing*record-device cuda*"])
-    assert result.outlines[-1].endswith("PASS (exit 0): 2 probes conform to the table; 1 differs on a device the "
-                                        "table has not recorded (unrecorded, not failing)")
+        "*unrecorded: 1 probe differs where the table has no recording (cuda)*reported, not failing*record-device cuda*"])
+    assert result.outlines[-1].endswith("PASS (exit 0): 2 probes conform to the table; 1 differs where the "
+                                        "table has no recording (unrecorded, not failing)")
     report = standin.report()
     assert report["run_info"]["devices"]["cuda"]["recorded"] is False
     assert report["run_info"]["devices"]["cpu"]["recorded"] is True
@@ -71,7 +71,7 @@ def test_a_difference_on_an_unrecorded_device_is_reported_not_failed(standin):
 def test_the_gate_fails_unrecorded_probes_when_asked(standin):
     result = standin.run("--ac-gate=all,unrecorded")
     assert result.ret == 1
-    assert "1 differs on a device the table has not recorded (unrecorded, failing by --ac-gate)" in result.outlines[-1]
+    assert "1 differs where the table has no recording (unrecorded, failing by --ac-gate)" in result.outlines[-1]
     assert "FAIL (exit 1)" in result.outlines[-1] and "no recording of cuda" in result.outlines[-1]
     assert standin.run("--ac-gate=bogus,unrecorded").ret == 2
 

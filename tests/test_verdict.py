@@ -83,19 +83,19 @@ def test_a_bad_gate_says_what_to_use(given):
 
 def test_a_difference_on_an_unrecorded_device_fails_only_when_the_gate_says():
     resolved = Resolved({"x.is_leaf": True, "e.message": "a"}, {}, {}, [])
-    semantic = judge({"x.is_leaf": False, "e.message": "a"}, resolved).on_unrecorded_device()
-    wording = judge({"x.is_leaf": True, "e.message": "b"}, resolved).on_unrecorded_device()
+    semantic = judge({"x.is_leaf": False, "e.message": "a"}, resolved).on_unrecorded()
+    wording = judge({"x.is_leaf": True, "e.message": "b"}, resolved).on_unrecorded()
     assert semantic.status == wording.status == UNRECORDED
     assert not semantic.fails("all") and semantic.fails("all,unrecorded") and semantic.fails("semantic,unrecorded")
     assert wording.fails("all,unrecorded") and not wording.fails("semantic,unrecorded")
-    assert judge({"x.is_leaf": True, "e.message": "a"}, resolved).on_unrecorded_device().status == PASS
-    assert judge({}, None).on_unrecorded_device().status == MISSING  # a missing row is not the device's doing
+    assert judge({"x.is_leaf": True, "e.message": "a"}, resolved).on_unrecorded().status == PASS
+    assert judge({}, None).on_unrecorded().status == MISSING  # a missing row is not the device's doing
 
 
 def test_the_sentence_says_unrecorded_apart():
     assert conformance_sentence([PASS, PASS, UNRECORDED]) == (
-        "2 probes conform to the table; 1 differs on a device the table has not recorded (unrecorded, not failing)",
+        "2 probes conform to the table; 1 differs where the table has no recording (unrecorded, not failing)",
         True)
     text, passes = conformance_sentence([MISMATCH, PASS, UNRECORDED, UNRECORDED], "all,unrecorded")
-    assert text == ("1 of 4 probes differs from the table (1 mismatch); 2 differ on a device the table has not "
-                    "recorded (unrecorded, failing by --ac-gate)") and not passes
+    assert text == ("1 of 4 probes differs from the table (1 mismatch); 2 differ where the table has no "
+                    "recording (unrecorded, failing by --ac-gate)") and not passes

@@ -23,13 +23,27 @@ ends: they are torch's facts, not a leak of the probe.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import isolation
 from .modes import DEFAULT_BACKEND
+
+#: The environment variable torch's inductor caches (FX graphs, AOTAutograd, kernels) read when they compile.
+CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def use_cache(directory: Path) -> Path:
+    """Keep torch.compile's artefacts in ``directory`` across runs (torch reads ``TORCHINDUCTOR_CACHE_DIR`` each
+    time it compiles; importing torch._dynamo sets it to a per-user default in /tmp, which this replaces: a
+    user's own setting is chosen by the options, ``options.USER_COMPILE_CACHE``). Returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ[CACHE_ENV] = str(directory)
+    return directory
 from .normalize import normalize_message
 from .observe import Observation, ProbeError
 

@@ -60,15 +60,16 @@ def iter_probes(suites: Path, device: str = devices.REFERENCE) -> Iterator[tuple
                 yield f"{family}/{fname}", fn, kwargs
 
 
-def run_suites(suites: Path) -> dict[str, int]:
-    """Run every probe once, as the plugin would but without pytest; count probes and those that raised."""
+def run_suites(suites: Path, part: int = 0, parts: int = 1) -> dict[str, int]:
+    """Run every probe once (or every ``parts``-th from ``part``: one of several processes sharing the work, as
+    xdist workers do), as the plugin would but without pytest; count probes and those that raised."""
     import pytest
 
     from .invariants import activate
 
     activate("ci")
     count = errors = 0
-    probes = list(iter_probes(suites))  # every module imported first, then out of the collector's way
+    probes = list(iter_probes(suites))[part::parts]  # every module imported first, then out of the collector's way
     gc.freeze()
     for _, fn, kwargs in probes:
         count += 1

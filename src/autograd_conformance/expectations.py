@@ -305,8 +305,9 @@ class Table:
         files: list[Path] = []
         described: dict[int, list[Version]] = {}
         mode_recorded: dict[int, dict[str, list[Version]]] = {}
-        device_recorded: dict[str, set[Version]] = {}
-        devices_stated = False
+        #: Per device and per compile backend, the releases any layer recorded it on (absent: none says).
+        stated: dict[str, dict[str, set[Version]]] = {"devices": {}, "backends": {}}
+        said: set[str] = set()
         links: dict[str, Link] = {}
         recovered: list[str] = []
         for layer, path_dir in enumerate(directories):
@@ -323,6 +324,7 @@ class Table:
                 except InvalidVersion:
                     raise TableError(label, None, f"not a torch version: {text!r}") from None
             for section, variants in load_recorded(path_dir, label).items():
+                said.add(section)
                 for name, texts in variants.items():
                     try:
                         versions = sorted(torch_release(t) for t in texts)
@@ -331,8 +333,7 @@ class Table:
                     if section == "modes":
                         mode_recorded.setdefault(layer, {})[name] = versions
                     else:
-                        device_recorded.setdefault(name, set()).update(versions)
-                        devices_stated = True
+                        stated[section].setdefault(name, set()).update(versions)
             if releases.is_file():
                 digest.update(releases.read_bytes() + b"\0")
             links.update(load_links(path_dir, _label(path_dir / LINKS_FILE, root)))
@@ -341,8 +342,10 @@ class Table:
                 digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
                 entries.extend(parse_entries(label, load_file(path, label), layer))
                 files.append(path)
+        recorded = {section: {k: sorted(v) for k, v in found.items()} if section in said else None
+                    for section, found in stated.items()}
         releases = Releases(described, mode_recorded[min(mode_recorded)] if mode_recorded else {},
-                            {k: sorted(v) for k, v in device_recorded.items()} if devices_stated else None)
+                            recorded["devices"], recorded["backends"])
         table = cls(directories, entries, digest.hexdigest(), files, releases)
         table.recovered = recovered
         table.links = links

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,10 @@ OPTIONS: list[Option] = [
            f"{', '.join(f'`{b}`' for b in modes.BACKENDS)} (default `{modes.DEFAULT_BACKEND}`: no C++ toolchain "
            f"needed; `inductor` needs one)", metavar="NAME", ini="ac_compile_backend",
            ini_default=modes.DEFAULT_BACKEND),
+    Option("--ac-compile-cache", "where compile mode keeps torch's compiled artefacts between runs (inductor's "
+           "FX-graph, AOTAutograd and kernel caches: a second inductor run compiles from them); default: your "
+           "`TORCHINDUCTOR_CACHE_DIR` if set, else `$XDG_CACHE_HOME/autograd-conformance/compile/torch-<version>`",
+           metavar="DIR", ini="ac_compile_cache"),
     Option("--ac-gate", "what fails a probe: `all` differences (the default) or only `semantic` ones (text "
            "drift, messages and warnings, is still reported); add `,unrecorded` to fail probes that differ on a "
            "device the table has no recording of (reported as `unrecorded`, not failing, otherwise)",
@@ -140,6 +145,8 @@ class RunOptions:
     hypothesis_profile: str = "ci"
     #: The execution modes probes run in (canonical order) and compile mode's torch.compile backend.
     compile_backend: str = modes.DEFAULT_BACKEND
+    #: Where compile mode's compiled artefacts are kept between runs (``--ac-compile-cache``).
+    compile_cache: Path | None = None
     modes: tuple[str, ...] = (modes.REFERENCE,)  # (after which ``modes`` in this class body is the field)
     #: ``--ac-devices`` as given (None: every device this machine has); see ``select_devices``.
     requested_devices: str | None = None
@@ -226,9 +233,30 @@ class RunOptions:
             html=not config.getoption("ac_no_html"), gate=gate, min_probes=number("ac_min_probes", int),
             timeout=number("ac_timeout", float), hypothesis_profile=profile, requested_devices=requested,
             modes=selected_modes, compile_backend=backend,
+            compile_cache=_compile_cache(config, invocation, torch_version) if modes.COMPILE in selected_modes else None,
             narrowed_by=(f"--ac-modes={','.join(selected_modes)}" if modes.REFERENCE not in selected_modes
                          else narrowed_by(config, suites)),
             covered=tuple(s.directory for s in suites if covers(config, s)))
+
+
+#: ``TORCHINDUCTOR_CACHE_DIR`` as the user set it, read before anything imports torch (importing torch._dynamo
+#: sets it to a default in /tmp).
+USER_COMPILE_CACHE = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+
+
+def _compile_cache(config: Any, invocation: Path, torch_version: str) -> Path:
+    """``--ac-compile-cache`` (relative to where pytest starts; the ini value to the rootdir), else the user's own
+    ``TORCHINDUCTOR_CACHE_DIR``, else a directory per torch version under the user's cache directory."""
+    given = config.getoption("ac_compile_cache")
+    if given:
+        return (invocation / given).resolve()
+    ini = config.getini("ac_compile_cache")
+    if ini:
+        return (Path(config.rootpath) / ini).resolve()
+    if USER_COMPILE_CACHE:
+        return Path(USER_COMPILE_CACHE)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "autograd-conformance" / "compile" / f"torch-{torch_version}"
 
 
 def default_run_name(torch_version: str, table_version: str, selected_modes: tuple[str, ...], reached: list[Suite],
@@ -360,7 +388,7 @@ def covers(config: Any, suite: Suite) -> bool:
 
 #: The options whose value is a path: written ``--opt VALUE``, pytest reads VALUE as a path to test while it
 #: finds its rootdir and ini file (it parses plugins' options only after that).
-PATH_OPTIONS = ("--ac-report-dir", "--ac-expectations")
+PATH_OPTIONS = ("--ac-report-dir", "--ac-expectations", "--ac-compile-cache")
 
 
 def check_path_options(config: Any) -> None:

@@ -43,10 +43,12 @@ class RunOutcome:
     #: Devices probes were generated for, and known devices left out as absent.
     generated: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
-    #: Devices probes ran on that the table has no recording of for this release (``unrecorded`` verdicts).
-    unrecorded_devices: tuple[str, ...] = ()
+    #: What the run had that the table has no recording of for this release (``unrecorded`` verdicts): devices,
+    #: and ``compile under <backend>``.
+    unrecorded: tuple[str, ...] = ()
     modes: tuple[str, ...] = ("eager",)
     compile_backend: str | None = None
+    compile_cache: Path | None = None
 
     @property
     def ran(self) -> int:

@@ -52,6 +52,9 @@ class Releases:
     #: Per device, the releases any layer recorded it on (a team's layer adds the devices it recorded); None
     #: when no layer says: a table from before devices were stated was recorded on the reference device only.
     device_recorded: dict[str, list[Version]] | None = None
+    #: Per torch.compile backend, the releases any layer recorded compile mode with it on; None when no layer
+    #: says: compile rows were recorded with the default backend.
+    backend_recorded: dict[str, list[Version]] | None = None
 
     def __post_init__(self) -> None:
         self.by_layer = {k: sorted(set(v)) for k, v in self.by_layer.items() if v}
@@ -112,3 +115,21 @@ class Releases:
                 f"{', '.join(others)}{elsewhere}): {device} probes that differ get verdict 'unrecorded', reported, "
                 f"not failing (--ac-gate=all,unrecorded fails them); record {device} into your own table with "
                 f"'autograd-conformance record-device {device}'")
+
+    def backend_recorded_on(self, backend: str, torch_version: str) -> bool:
+        """Whether the table has compile rows recorded with ``backend`` for this torch's release."""
+        from . import modes
+
+        if self.backend_recorded is None:
+            return backend == modes.DEFAULT_BACKEND
+        return torch_release(self.nearest(torch_version)[0]) in self.backend_recorded.get(backend, [])
+
+    def backend_note(self, backend: str, torch_version: str) -> str | None:
+        """A sentence when compile mode under ``backend`` has no recording for this release."""
+        if self.backend_recorded_on(backend, torch_version):
+            return None
+        release = torch_release(self.nearest(torch_version)[0])
+        others = sorted(b for b, on in (self.backend_recorded or {}).items() if release in on)
+        return (f"the table has no recording of compile mode under {backend} for torch {release} (its compile rows "
+                f"were recorded with {', '.join(others) or 'another backend'}): compile probes that differ get "
+                f"verdict 'unrecorded', reported, not failing (--ac-gate=all,unrecorded fails them)")

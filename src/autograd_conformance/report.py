@@ -67,6 +67,8 @@ class RunInfo:
     #: The execution modes probes ran in, and the torch.compile backend where ``compile`` is among them.
     modes: list[str] = field(default_factory=lambda: ["eager"])
     compile_backend: str | None = None
+    #: Where compile mode kept torch's compiled artefacts (``--ac-compile-cache``), where it ran.
+    compile_cache: str | None = None
     #: ``--ac-gate`` as the run used it (``all``, ``semantic``, with ``,unrecorded`` where unrecorded fails).
     gate: str = "all"
     git_revision: str | None = None

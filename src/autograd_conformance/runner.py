@@ -44,6 +44,10 @@ class ProbeRunner:
         activate(session.options.hypothesis_profile)
         if self.workers:
             devices.share_cpu(self.workers)
+        if session.options.compile_cache is not None:
+            from .compiled import use_cache  # imports torch: compile-mode probes run here
+
+            use_cache(session.options.compile_cache)
 
     def collected(self, session: ConformanceSession, nodeids: list[str]) -> None:
         """The probes this process collected (the collecting process checks them; nothing to do here)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from . import __version__, devices
+from . import __version__, devices, modes
 from . import report as report_mod
 from .changelog import timeline
 from .errors import ConformanceError, ProbeError, StateLeak
@@ -125,7 +125,16 @@ class ConformanceSession:
         #: Whether the table has a recording of a device for this release (``recorded``), and the devices
         #: probes were collected for that it has none of, in the order they were met.
         self._recorded: dict[str, bool] = {}
-        self.unrecorded_devices: list[str] = []
+        #: What the run has that the table has no recording of: devices probes were collected for (in the order
+        #: met), and ``compile under <backend>`` (said at start).
+        self.unrecorded: list[str] = []
+        backend_note = (table.releases.backend_note(options.compile_backend, options.table_version)
+                        if modes.COMPILE in options.modes else None)
+        #: Compile mode runs under a backend the table has no recording of: its differences are ``unrecorded``.
+        self.backend_unrecorded = backend_note is not None
+        if backend_note:
+            self.notes.append(backend_note)
+            self.unrecorded.append(f"compile under {options.compile_backend}")
         #: Device availability reported by xdist workers (see ``available``).
         self.availability: dict[str, bool] = {}
         self.stream: Stream | NullStream | None = None
@@ -144,6 +153,13 @@ class ConformanceSession:
             raise SessionError(str(exc)) from None
         except ConformanceError as exc:  # an option, a version, a record target: the invocation is wrong
             raise SessionError(str(exc), usage=True) from None
+        if (options.record and modes.COMPILE in options.modes
+                and not table.releases.backend_recorded_on(options.compile_backend, options.table_version)):
+            raise SessionError(f"--ac-record with --ac-compile-backend={options.compile_backend}: the table's compile "
+                               f"rows state what compile mode does under the backend they were recorded with, and "
+                               f"it has no backend condition to state {options.compile_backend}'s differences "
+                               f"apart; run without --ac-record (its differences are reported as unrecorded)",
+                               usage=True)
         return cls(options, table, context)
 
     # --- during the run ----------------------------------------------------------------------------------
@@ -175,8 +191,8 @@ class ConformanceSession:
                 self.table.resolve(probe.id, probe.table_device, self.options.table_version, probe.mode)
             except TableError as exc:
                 raise SessionError(f"{exc} (found resolving the collected probe {probe.id})") from None
-            if not self.recorded(probe.table_device) and probe.table_device not in self.unrecorded_devices:
-                self.unrecorded_devices.append(probe.table_device)
+            if not self.recorded(probe.table_device) and probe.table_device not in self.unrecorded:
+                self.unrecorded.append(probe.table_device)
                 note = self.table.releases.device_note(probe.table_device, self.options.table_version)
                 self.notes.append(note)
                 said.append(note)
@@ -220,8 +236,8 @@ class ConformanceSession:
             result.verdict, result.message = ERROR, str(exc)
             return f"{result.id}: {exc}"
         verdict = judge(result.observation, resolved)
-        if not self.recorded(result.table_device):
-            verdict = verdict.on_unrecorded_device()
+        if not self.recorded(result.table_device) or (result.mode == modes.COMPILE and self.backend_unrecorded):
+            verdict = verdict.on_unrecorded()
         result.verdict, result.mismatches = verdict.status, verdict.mismatches
         result.expectation = Expectation.of(resolved)
         if self.options.record or not verdict.fails(self.options.gate, self.options.allow_missing):
@@ -305,6 +321,7 @@ class ConformanceSession:
             table_dirs=[os.path.relpath(d, o.root) for d in o.table_dirs],
             harness_version=__version__, run_kind=o.run_kind,
             modes=list(o.modes), compile_backend=o.backend_in_use, gate=o.gate,
+            compile_cache=str(o.compile_cache) if o.compile_cache else None,
             partial=self.partial, partial_reason=self.partial_reason,
             started=self.started.isoformat(timespec="seconds"),
             finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -419,8 +436,8 @@ class ConformanceSession:
             report_path=report_path, html_path=html_path,
             baseline_path=o.report_path, stream_path=self.stream.path if self.stream is not None else None,
             record_policy=o.record, record=record, record_dir=o.record_dir if o.record else None, gate=o.gate,
-            generated=generated, absent=absent, unrecorded_devices=tuple(self.unrecorded_devices), modes=o.modes,
-            compile_backend=o.backend_in_use)
+            generated=generated, absent=absent, unrecorded=tuple(self.unrecorded), modes=o.modes,
+            compile_backend=o.backend_in_use, compile_cache=o.compile_cache)
         return self.outcome
 
     @property

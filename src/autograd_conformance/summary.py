@@ -74,11 +74,13 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
                      f"machine: {would} probes each were not generated")
     if any(m != "eager" for m in outcome.modes):
         per_mode = ", ".join(f"{sum(1 for r in results if r.mode == m)} in {m} mode" for m in outcome.modes)
-        lines.append(f"modes: {per_mode}" + (f" (torch.compile backend {outcome.compile_backend})"
+        lines.append(f"modes: {per_mode}" + (f" (torch.compile backend {outcome.compile_backend}; compiled "
+                                             f"artefacts kept in {_rel(outcome.compile_cache)})"
                                              if outcome.compile_backend else ""))
         stated = Counter(r.expectation.hazard for r in results if r.expectation is not None and r.expectation.hazard)
         if stated:
-            lines.append(f"  the table states how {probes(sum(stated.values()))} differ from eager: "
+            n = sum(stated.values())
+            lines.append(f"  the table states how {probes(n)} differ{'s' if n == 1 else ''} from eager: "
                          + ", ".join(f"{stated[h]} {h}" for h in HAZARDS if stated[h])
                          + " (silent: other values or a missing error, nothing tells the user)")
     rows = _rows(results) + [(s.key, "(stale row)", "stale", f"matches no probe; in {s.file}")
@@ -91,12 +93,13 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
                      f"{', ...' if len(never) > 3 else ''})")
     if counts.get(UNRECORDED):
         n = counts[UNRECORDED]
-        lines.append(f"unrecorded: {probes(n)} on {', '.join(outcome.unrecorded_devices)} "
-                     f"differ{'s' if n == 1 else ''} from rows recorded on other devices; "
+        devices = [u for u in outcome.unrecorded if not u.startswith("compile")]
+        lines.append(f"unrecorded: {probes(n)} differ{'s' if n == 1 else ''} where the table has no recording "
+                     f"({', '.join(outcome.unrecorded)}); "
                      + ("failing by --ac-gate" if gates_unrecorded(outcome.gate) else
                         "reported, not failing (--ac-gate=all,unrecorded fails them)")
-                     + f"; record the device into your own table: autograd-conformance record-device "
-                       f"{outcome.unrecorded_devices[0]} --expectations DIR --reason TEXT")
+                     + (f"; record the device into your own table: autograd-conformance record-device "
+                        f"{devices[0]} --expectations DIR --reason TEXT" if devices else ""))
     if GATE_SEMANTIC in outcome.gate.split(",") and counts.get(DRIFT):
         lines.append(f"gate: semantic — {probes(counts[DRIFT])} drifted only in wording (reported, not failing)")
     lines += [f"problem: {p}" for p in outcome.problems]
@@ -183,7 +186,7 @@ def verdict_line(outcome: RunOutcome | None, status: int, stopped: str | None = 
                   f"{conformance_sentence((r.verdict for r in outcome.results), outcome.gate)[0]}")
     elif outcome.count(UNRECORDED) and gates_unrecorded(outcome.gate):
         reason = (f"{conformance_sentence((r.verdict for r in outcome.results), outcome.gate)[0]} — the table has "
-                  f"no recording of {', '.join(outcome.unrecorded_devices)}: record it before gating on it")
+                  f"no recording of {', '.join(outcome.unrecorded)}: record it before gating on it")
     else:
         reason = f"all {conform(ran)}, but other tests failed or pytest stopped (exit {status})"
     return f"{HEAD} FAIL (exit {status}): {reason}", False

@@ -82,9 +82,9 @@ def load_releases(directory: Path, label: str | None = None) -> list[str]:
 
 
 #: The sections of ``_releases.toml`` that list, per variant, the releases its rows were recorded on: execution
-#: modes other than eager (a mode not listed was recorded on every described release) and devices (a device not
-#: listed was never recorded: its rows are the reference device's).
-RECORDED_SECTIONS = ("modes", "devices")
+#: modes other than eager (a mode not listed was recorded on every described release), devices and compile
+#: backends (one not listed was never recorded: its rows are the reference device's, or the default backend's).
+RECORDED_SECTIONS = ("modes", "devices", "backends")
 
 
 def load_recorded(directory: Path, label: str | None = None) -> dict[str, dict[str, list[str]]]:
@@ -97,7 +97,8 @@ def load_recorded(directory: Path, label: str | None = None) -> dict[str, dict[s
         return {}
     label = label or str(path)
     doc = load_file(path, label)
-    known = {"modes": ("mode", modes.is_mode, modes.MODES), "devices": ("device", devices.is_device, devices.DEVICES)}
+    known = {"modes": ("mode", modes.is_mode, modes.MODES), "devices": ("device", devices.is_device, devices.DEVICES),
+             "backends": ("backend", lambda b: b in modes.BACKENDS, modes.BACKENDS)}
     out: dict[str, dict[str, list[str]]] = {}
     for section in RECORDED_SECTIONS:
         if section not in doc:
@@ -120,6 +121,8 @@ _RECORDED_COMMENTS = {
     "modes": "The releases each execution mode's rows were recorded on (a run of that mode elsewhere says so).",
     "devices": ("The releases each device's rows were recorded on: a run on a device not listed for its release\n"
                 "# says so, and its probes that differ from the table get verdict `unrecorded`, not a failure."),
+    "backends": ("The releases compile mode's rows were recorded on, per torch.compile backend: a compile run with a\n"
+                 "# backend not listed for its release says so, and its probes that differ get verdict `unrecorded`."),
 }
 
 

@@ -18,9 +18,10 @@ CRASHED, TIMEOUT = "crashed", "timeout"
 LEAKED = "leaked"
 #: The probe was collected but never ran (its worker died before it, the run stopped): it has no facts.
 NOT_RUN = "not-run"
-#: The probe's facts differ from the table on a device the table has no recording of for this release: what
-#: differs may be the device's own behaviour, not a change of torch (``Releases.device_recorded_on``). Reported
-#: with its facts; it fails a probe only under ``--ac-gate=…,unrecorded``.
+#: The probe's facts differ from the table on a device (or under a compile backend) the table has no recording
+#: of for this release: what differs may be the device's own behaviour, not a change of torch
+#: (``Releases.device_recorded_on``, ``backend_recorded_on``). Reported with its facts; it fails a probe only
+#: under ``--ac-gate=…,unrecorded``.
 UNRECORDED = "unrecorded"
 VERDICTS = (PASS, MISMATCH, DRIFT, UNRECORDED, MISSING, ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN, SKIPPED)
 FAILING = (MISMATCH, DRIFT, MISSING, ERROR, CRASHED, TIMEOUT, LEAKED, NOT_RUN)
@@ -66,9 +67,9 @@ class Verdict:
         return self.status in FAILING and (
             self.status not in (MISMATCH, DRIFT) or any(fails_gate(m.kind, gate) for m in self.mismatches))
 
-    def on_unrecorded_device(self) -> "Verdict":
-        """This verdict for a probe on a device the table has not recorded: a difference (mismatch or drift)
-        is ``unrecorded``; every other verdict stands."""
+    def on_unrecorded(self) -> "Verdict":
+        """This verdict for a probe of a variant the table has not recorded (a device, a compile backend): a
+        difference (mismatch or drift) is ``unrecorded``; every other verdict stands."""
         return Verdict(UNRECORDED, self.mismatches) if self.status in (MISMATCH, DRIFT) else self
 
 
@@ -310,7 +311,7 @@ def conformance_sentence(verdicts: Iterable[str], gate: str = GATE_ALL) -> tuple
     ran = sum(1 for v in verdicts if v != SKIPPED)
     failing = failing_counts(verdicts)
     unrecorded = sum(1 for v in verdicts if v == UNRECORDED)
-    aside = (f"{unrecorded} differ{'s' if unrecorded == 1 else ''} on a device the table has not recorded "
+    aside = (f"{unrecorded} differ{'s' if unrecorded == 1 else ''} where the table has no recording "
              f"(unrecorded{', failing by --ac-gate' if gates_unrecorded(gate) else ', not failing'})"
              if unrecorded else "")
     passes = not failing and not (unrecorded and gates_unrecorded(gate))
