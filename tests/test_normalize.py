@@ -12,6 +12,8 @@ from autograd_conformance.normalize import normalize_message
     ("bad thing\nException raised from foo at /src/a.cpp:10 (most recent call first):\nframe #0: x", "bad thing"),
     ('Traceback (most recent call last):\n  File "/x/y.py", line 3, in f\n    g()\nValueError: v', "ValueError: v"),
     ("same on cpu and cuda", "same on cpu and cuda"),
+    ("backend='inductor' raised:\nRuntimeError: r", "backend=<backend> raised:\nRuntimeError: r"),
+    ("backend='aot_eager' raised:\nRuntimeError: r", "backend=<backend> raised:\nRuntimeError: r"),
 ])
 def test_build_noise_is_stripped(raw, clean):
     assert normalize_message(raw) == clean

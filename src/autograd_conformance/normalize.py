@@ -15,11 +15,14 @@ _HEX = re.compile(r"0x[0-9a-fA-F]+")
 #: on how to get more logs.
 _DYNAMO_TAIL = re.compile(r"\n\s*(from user code:|Set TORCHDYNAMO_VERBOSE=1|You can suppress this exception).*",
                           re.DOTALL)
+#: torch.compile names the backend that raised (``backend='aot_eager' raised:``): the run says which backend it
+#: used, and a message that differs only by that name is the same error.
+_BACKEND = re.compile(r"backend='[A-Za-z0-9_.]+' raised:")
 
 
 def normalize_message(text: str) -> str:
     """Return ``text`` without the Triggered-internally suffix, C++/Python traceback lines, torch.compile's
-    user-frame tail and hex addresses."""
+    user-frame tail and the name of its backend, and hex addresses."""
     text = _TRIGGERED.sub("", text)
     text = _DYNAMO_TAIL.sub("", text)
     text = _CPP_TRACE.sub("", text)
@@ -27,6 +30,7 @@ def normalize_message(text: str) -> str:
     text = _PY_FRAME.sub("", text)
     text = _CARETS.sub("", text)
     text = _HEX.sub("0x…", text)
+    text = _BACKEND.sub("backend=<backend> raised:", text)
     lines = [line.rstrip() for line in text.strip().splitlines()]
     return legible("\n".join(lines))
 

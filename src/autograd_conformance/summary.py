@@ -48,7 +48,11 @@ def _table(rows: list[tuple[str, str, str, str]]) -> list[str]:
 
 
 def _rel(path: os.PathLike[str] | str | None) -> str:
-    return os.path.relpath(path) if path is not None else "(none)"
+    """A path as the reader finds it: relative to here when it is below here, else whole."""
+    if path is None:
+        return "(none)"
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def summary_lines(outcome: RunOutcome) -> list[str]:
