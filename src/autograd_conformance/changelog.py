@@ -24,7 +24,7 @@ from .errors import ConformanceError
 from .expectations import Entry, Table
 from .facts import GATE_SEMANTIC, SEMANTIC, fails_gate, is_wording, kind_of
 from .ids import without_mode
-from .links import Link, kind_of_url
+from .links import Link, kind_of_url, label_of
 from .releases import torch_release
 from .tablefile import ABSENT
 from .text import many, probes, shorten
@@ -188,9 +188,7 @@ class Cause:
         if self.about is not None:
             return f"{self.about.label}: {self.about.title}"
         if self.link is not None:
-            kind = kind_of_url(self.link)
-            number = self.link.rstrip("/").rsplit("/", 1)[-1]
-            return f"{'PR' if kind == 'pr' else kind or 'link'} #{number}" if number.isdigit() else self.link
+            return label_of(self.link)
         if self.named:
             return self.named
         return shorten(self.reasons[0], 110) if self.reasons else "(no reason stated)"
@@ -407,10 +405,10 @@ def change_line(change: Change) -> str:
     return f"{change.fact}{where}: {shorten(_value(change.before), 70)} → {shorten(_value(change.after), 70)}"
 
 
-def summary(log: Changelog) -> dict[str, Any]:
+def summary(log: Changelog, causes: dict[tuple[str, str], list[Cause]] | None = None) -> dict[str, Any]:
     """The range on one screen: causes, probes and facts in all; per topic and per release boundary the causes
     and probes; the biggest causes."""
-    causes = log.causes()
+    causes = causes if causes is not None else log.causes()
     every = [c for found in causes.values() for c in found]
     per_topic = {t: [c for c in every if c.topic == t] for t in TOPICS}
     return {
@@ -432,7 +430,8 @@ def _mode_words(log: Changelog) -> str:
 def format_text(log: Changelog, detail: bool = False) -> str:
     """The release notes: a one-screen summary, then per boundary its causes, each stated once with its link,
     size, kind, reason, an example with the command that runs it, and its probes (every fact with ``detail``)."""
-    head = summary(log)
+    causes = log.causes()
+    head = summary(log, causes)
     lines = [f"autograd changelog: torch {log.start} → {log.end}, {_mode_words(log)} "
              f"({len(log.boundaries)} release boundar{'y' if len(log.boundaries) == 1 else 'ies'}): "
              f"{many(head['causes'], 'cause')} move {probes(head['probes'])}, {many(head['facts'], 'fact')} "
@@ -451,7 +450,7 @@ def format_text(log: Changelog, detail: bool = False) -> str:
         lines.append("biggest:")
         for c in head["biggest"]:
             lines.append(f"  {c.after_release:<7} {probes(len(c.probes)):>11}  [{c.topic}] {shorten(c.title, 90)}")
-    for (a, b), found in log.causes().items():
+    for (a, b), found in causes.items():
         if not found:
             continue
         lines.append(f"\n== torch {a} → {b}: {many(len(found), 'cause')}, "
@@ -490,7 +489,8 @@ def _md(text: str) -> str:
 def format_markdown(log: Changelog, detail: bool = False) -> str:
     """The release notes as Markdown: the summary tables, then per boundary its causes, each with its probes
     in a collapsible list (every fact with ``detail``)."""
-    head = summary(log)
+    causes = log.causes()
+    head = summary(log, causes)
     out = [f"## Autograd changelog: torch {log.start} → {log.end} ({_mode_words(log)})", "",
            f"{many(head['causes'], 'cause')} move {probes(head['probes'])} ({many(head['facts'], 'fact')}, "
            f"{head['behaviour']} of behaviour) across {len(log.boundaries)} release boundaries. From the "
@@ -509,7 +509,7 @@ def format_markdown(log: Changelog, detail: bool = False) -> str:
         out += [f"| {release} | " + " | ".join(f"{f} ({r})" for f, r in per_mode.values()) + " |"
                 for release, per_mode in log.mode_differences.items()]
         out.append("")
-    for (a, b), found in log.causes().items():
+    for (a, b), found in causes.items():
         if not found:
             continue
         out += [f"### torch {a} → {b}", ""]
@@ -531,12 +531,13 @@ def format_markdown(log: Changelog, detail: bool = False) -> str:
 
 
 def format_json(log: Changelog, detail: bool = True) -> str:
-    head = summary(log)
+    causes = log.causes()
+    head = summary(log, causes)
     head["biggest"] = [{"after_release": c.after_release, "title": c.title, "probes": len(c.probes)}
                        for c in head["biggest"]]
     return json.dumps({"described": log.described, "from": log.start, "to": log.end, "modes": list(log.modes),
                        "summary": head,
-                       "causes": [c.to_json() for found in log.causes().values() for c in found],
+                       "causes": [c.to_json() for found in causes.values() for c in found],
                        "items": [i.to_json() for i in log.items],
                        "mode_differences": {r: {m: {"facts": f, "rows": n} for m, (f, n) in per.items()}
                                             for r, per in log.mode_differences.items()}},

@@ -190,7 +190,7 @@ def record(table_dir: Path, reports: list[Path], releases: list[str]) -> str:
     """Merge the reports into the table and write the described releases; returns the recorder's account."""
     from .merge import merge
     from .report import load
-    from .tablefile import RELEASES_FILE, dumps_releases, load_recorded, write_docs
+    from .tablefile import RELEASES_FILE, releases_recording, write_docs
     from .files import write_atomic
     from .releases import torch_release
 
@@ -198,14 +198,11 @@ def record(table_dir: Path, reports: list[Path], releases: list[str]) -> str:
     docs, summary = merge(table_dir, loaded)
     write_docs(table_dir, docs, summary.files)
     described = sorted(set(releases), key=Version)
-    recorded = load_recorded(table_dir)
-    on_devices = recorded.setdefault("devices", {})
-    for report in loaded:  # each device a run generated probes for is now recorded on its release
-        release = str(torch_release(report.run_info.torch_version))
-        for name, info in report.run_info.devices.items():
-            if info.get("generated", name == "cpu"):
-                on_devices[name] = sorted(set(on_devices.get(name, [])) | {release}, key=Version)
-    write_atomic(table_dir / RELEASES_FILE, dumps_releases(described, recorded))
+    # each device a run generated probes for is now recorded on its release
+    devices = [("devices", name, str(torch_release(report.run_info.torch_version)))
+               for report in loaded for name, info in report.run_info.devices.items()
+               if info.get("generated", name == "cpu")]
+    write_atomic(table_dir / RELEASES_FILE, releases_recording(table_dir, devices, described))
     return (f"{len(summary.added_rows)} rows added, {len(summary.changed_rows)} rows changed, "
             f"{summary.blocks_written} conditioned blocks written in {len(summary.files)} files; "
             f"described: {', '.join(described)}")

@@ -182,7 +182,7 @@ def render_changelog(log: "Changelog") -> str:
         return f"c-{cause.after_release.replace('.', '-')}-{slug(cause.title + (cause.link or ''))}"
 
     return _env().get_template("changelog.html.j2").render(
-        log=log, head=summary(log), causes=causes, topics=TOPICS, timelines=sorted(timelines.items()),
+        log=log, head=summary(log, causes), causes=causes, topics=TOPICS, timelines=sorted(timelines.items()),
         modes="all modes" if len(log.modes) > 1 else f"{log.modes[0]} mode", line=change_line,
         repro=repro_command, slug=slug, anchor=anchor, many=many, css=_raw_asset("base.css"))
 

@@ -46,6 +46,15 @@ def kind_of_url(url: str) -> str | None:
     return None
 
 
+def label_of(url: str, kind: str | None = None) -> str:
+    """A link as a reader sees it: ``PR #164751``, ``issue #130659`` (its kind by its form unless given), or the
+    URL itself where it ends in no number."""
+    number = url.rstrip("/").rsplit("/", 1)[-1]
+    if not number.isdigit():
+        return url
+    return f"{_WORDS.get(kind or kind_of_url(url) or '', 'link')} #{number}"
+
+
 @dataclass(frozen=True)
 class Link:
     """One registered link: its kind, title, the release (minor) that first shipped a PR, and what it touches."""
@@ -63,7 +72,7 @@ class Link:
     @property
     def label(self) -> str:
         """``PR #164751``, ``issue #130659``: what the link is, as a reader sees it."""
-        return f"{_WORDS[self.kind]} #{self.url.rstrip('/').rsplit('/', 1)[-1]}"
+        return label_of(self.url, self.kind)
 
     def ships_at(self, after: Version) -> bool:
         """Whether this link is the change of a boundary whose later release is ``after`` (an issue or a

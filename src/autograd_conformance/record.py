@@ -18,15 +18,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from packaging.version import Version
-
 from . import devices, modes
 from .expectations import Resolved, Table, variant_conditions
 from .files import write_together
 from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
 from .result import ProbeResult
-from .tablefile import (ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, dumps_releases, dumps_table, load_docs,
-                        load_recorded, load_releases)
+from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, dumps_table, load_docs, releases_recording
 from .verdict import SKIPPED, UNOBSERVED, equal
 
 class RecordPolicy(StrEnum):
@@ -127,11 +124,8 @@ class Recorder:
         commit (``files.write_together``)."""
         texts = {name: dumps_table(self.docs[name]) for name in self.summary.files}
         if self.summary.devices and self.release is not None:
-            recorded = load_recorded(directory)
-            listed = recorded.setdefault("devices", {})
-            for name in self.summary.devices:
-                listed[name] = sorted(set(listed.get(name, [])) | {self.release}, key=Version)
-            texts[RELEASES_FILE] = dumps_releases(load_releases(directory), recorded)
+            texts[RELEASES_FILE] = releases_recording(
+                directory, [("devices", name, self.release) for name in self.summary.devices])
         if texts:
             write_together(Path(directory), texts)
 

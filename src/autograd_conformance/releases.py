@@ -92,13 +92,19 @@ class Releases:
         return (f"{mode} mode was recorded on torch {', '.join(str(v) for v in recorded)} only: its rows on torch "
                 f"{torch_version} state what it did there")
 
+    def _recorded_on(self, recorded: dict[str, list[Version]] | None, name: str, default: str,
+                     torch_version: str) -> bool:
+        """Whether ``recorded`` (per device or per backend, None where no layer says) lists ``name`` for the
+        release this torch's rows are resolved for; where nothing is said, only ``default`` was recorded."""
+        if recorded is None:
+            return name == default
+        return torch_release(self.nearest(torch_version)[0]) in recorded.get(name, [])
+
     def device_recorded_on(self, device: str, torch_version: str) -> bool:
         """Whether the table has a recording of ``device`` for the release this torch's rows are resolved for."""
         from . import devices
 
-        if self.device_recorded is None:
-            return device == devices.REFERENCE
-        return torch_release(self.nearest(torch_version)[0]) in self.device_recorded.get(device, [])
+        return self._recorded_on(self.device_recorded, device, devices.REFERENCE, torch_version)
 
     def device_note(self, device: str, torch_version: str) -> str | None:
         """A sentence when the table has no recording of ``device`` for this release (None when it has)."""
@@ -120,9 +126,7 @@ class Releases:
         """Whether the table has compile rows recorded with ``backend`` for this torch's release."""
         from . import modes
 
-        if self.backend_recorded is None:
-            return backend == modes.DEFAULT_BACKEND
-        return torch_release(self.nearest(torch_version)[0]) in self.backend_recorded.get(backend, [])
+        return self._recorded_on(self.backend_recorded, backend, modes.DEFAULT_BACKEND, torch_version)
 
     def backend_note(self, backend: str, torch_version: str) -> str | None:
         """A sentence when compile mode under ``backend`` has no recording for this release."""

@@ -122,8 +122,7 @@ class ConformanceSession:
         self.expected: set[str] = set()
         #: What importing probe modules changed of torch's state (put back), one line a module.
         self.import_leaks: set[str] = set()
-        #: Whether the table has a recording of a device for this release (``recorded``), and the devices
-        #: probes were collected for that it has none of, in the order they were met.
+        #: Whether the table has a recording of a device for this release (``recorded``, asked once per device).
         self._recorded: dict[str, bool] = {}
         #: What the run has that the table has no recording of: devices probes were collected for (in the order
         #: met), and ``compile under <backend>`` (said at start).

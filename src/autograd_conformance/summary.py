@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+from .devices import is_device
 from .facts import GATE_SEMANTIC
 from .modes import HAZARDS
 from .outcome import RunOutcome
@@ -97,7 +98,7 @@ def summary_lines(outcome: RunOutcome) -> list[str]:
                      f"{', ...' if len(never) > 3 else ''})")
     if counts.get(UNRECORDED):
         n = counts[UNRECORDED]
-        devices = [u for u in outcome.unrecorded if not u.startswith("compile")]
+        devices = [u for u in outcome.unrecorded if is_device(u)]
         lines.append(f"unrecorded: {probes(n)} differ{'s' if n == 1 else ''} where the table has no recording "
                      f"({', '.join(outcome.unrecorded)}); "
                      + ("failing by --ac-gate" if gates_unrecorded(outcome.gate) else

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,19 @@ def dumps_releases(described: list[str], recorded: dict[str, dict[str, list[str]
                      + "".join(f"{name} = [{', '.join(toml_value(v) for v in releases)}]\n"
                                for name, releases in sorted(variants.items())))
     return text
+
+
+def releases_recording(directory: Path, recorded: Iterable[tuple[str, str, str]],
+                       described: list[str] | None = None) -> str:
+    """``_releases.toml`` of ``directory`` with each (section, name, release) of ``recorded`` listed (``devices``,
+    ``cuda``, ``2.13.0``), and ``described`` instead of the file's own described releases where given."""
+    from packaging.version import Version
+
+    sections = load_recorded(directory)
+    for section, name, release in recorded:
+        listed = sections.setdefault(section, {})
+        listed[name] = sorted(set(listed.get(name, [])) | {release}, key=Version)
+    return dumps_releases(load_releases(directory) if described is None else described, sections)
 
 
 def load_docs(directory: Path) -> dict[str, dict[str, Any]]:
