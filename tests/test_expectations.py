@@ -225,3 +225,40 @@ def test_a_bad_modes_table_names_the_file(tmp_path, modes_table, error):
     (tmp_path / "_releases.toml").write_text('described = ["2.13.0"]\n' + modes_table)
     with pytest.raises(TableError, match=f"_releases.toml.*{error}"):
         Table.load(tmp_path, "2.13.0")
+
+
+BACKEND_ROW = '''
+["fam/t"]
+"x.grad_fn" = "MulBackward0"
+
+[["fam/t".when]]
+mode = "compile"
+hazard = "cosmetic"
+"x.grad_fn" = "CompiledFunctionBackward"
+
+[["fam/t".when]]
+mode = "compile"
+backend = "inductor"
+hazard = "silent"
+"x.requires_grad" = false
+'''
+
+
+def test_a_backend_block_states_how_that_backend_differs_from_compile_modes_rows(tmp_path):
+    """Compile mode's block holds for every backend; the inductor block adds to it under inductor only."""
+    table = load(tmp_path, BACKEND_ROW)
+    assert table.resolve("fam/t", "cpu", "2.13.0").facts == {"x.grad_fn": "MulBackward0"}
+    assert table.resolve("fam/t[compile]", "cpu", "2.13.0", "compile").facts == {
+        "x.grad_fn": "CompiledFunctionBackward"}
+    under = table.resolve("fam/t[compile]", "cpu", "2.13.0", "compile", "inductor")
+    assert under.facts == {"x.grad_fn": "CompiledFunctionBackward", "x.requires_grad": False}
+    assert under.sources["x.requires_grad"].endswith('when mode "compile", backend "inductor"')
+
+
+@pytest.mark.parametrize("block, error", [
+    ('backend = "inductor"\n"x.grad_fn" = "A"\n', "'backend' belongs in a block with mode = \"compile\""),
+    ('mode = "compile"\nbackend = "tvm"\nhazard = "loud"\n"x.grad_fn" = "A"\n', "unknown backend 'tvm'"),
+])
+def test_a_bad_backend_condition_names_the_row(tmp_path, block, error):
+    with pytest.raises(TableError, match=f"fam.toml: \\[fam/t\\]: {error}"):
+        load(tmp_path, f'["fam/t"]\n"x.grad_fn" = "B"\n\n[["fam/t".when]]\n{block}')

@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from autograd_conformance.expectations import Table
-from autograd_conformance.merge import MergeError, merge, table_diff
+from autograd_conformance.merge import MergeError, merge, record_reports, table_diff
 from autograd_conformance.report import Report, RunInfo
 from autograd_conformance.result import Location, ProbeResult
 from autograd_conformance.synthetic import RUN_INFO
@@ -153,7 +153,7 @@ def test_compile_runs_get_mode_blocks_and_a_compile_change_its_own_range(tmp_pat
                             {"fam/t": {"y.grad_fn": "CompiledFunctionBackward", "scenario.raises": "X"}})]
     text, _ = apply(tmp_path, reports)
     assert text.startswith('["fam/t[*]"]\n"y.grad_fn" = "MulBackward0"\n')
-    assert 'mode = "compile"\nreason = "observed on torch 2.13.0, 2.14.1 in compile mode' in text
+    assert 'mode = "compile"\nhazard = "cosmetic"\nreason = "observed on torch 2.13.0, 2.14.1 in compile mode' in text
     assert 'torch = ">2.13.0"\nmode = "compile"' in text and '"scenario.raises" = "X"' in text
     table = Table.load(tmp_path, "2.14.1")
     assert table.resolve("fam/t[cpu-compile]", "cpu", "2.14.1", "compile").facts == {
@@ -165,6 +165,48 @@ def test_compile_runs_without_their_eager_twins_cannot_state_a_row(tmp_path):
     report = with_compile("2.13.0", {}, {"fam/t": {"y.grad_fn": "CompiledFunctionBackward"}})
     with pytest.raises(MergeError, match="no run observed the reference variant"):
         merge(tmp_path, [report])
+
+
+def compiled_under(backend, version, compiled):
+    """A report of compile-mode probes only (``--ac-modes=compile``), run under ``backend``."""
+    report = with_compile(version, {}, compiled)
+    report.run_info.compile_backend = backend
+    report.run_info.partial, report.run_info.partial_reason = True, "--ac-modes=compile"
+    return report
+
+
+BACKEND_TABLE = ('["fam/t[*]"]\n"y.grad_fn" = "MulBackward0"\n"y.requires_grad" = true\n\n'
+                 '[["fam/t[*]".when]]\ntorch = "<2.5"\nreason = "old"\n"y.requires_grad" = false\n\n'
+                 '[["fam/t[*]".when]]\nmode = "compile"\nhazard = "cosmetic"\nreason = "aot"\n'
+                 '"y.grad_fn" = "CompiledFunctionBackward"\n')
+
+
+def test_runs_under_another_backend_state_its_differences_in_backend_blocks(tmp_path):
+    """Compile-only runs under inductor on two releases: the row's base, its release blocks and compile mode's
+    own block stay; inductor's differences from compile mode's rows get blocks with its backend condition (a
+    range where only one release differs), each with its hazard against eager, and inductor is listed as
+    recorded on both releases."""
+    (tmp_path / "fam.toml").write_text(BACKEND_TABLE)
+    (tmp_path / "_releases.toml").write_text('described = ["2.0.1", "2.13.0", "2.14.1"]\n')
+    reports = [compiled_under("inductor", "2.13.0", {"fam/t": {"y.grad_fn": "CompiledFunctionBackward",
+                                                                "y.requires_grad": False}}),
+               compiled_under("inductor", "2.14.1", {"fam/t": {"y.grad_fn": "MulBackward0", "y.requires_grad": False}})]
+    text = record_reports(tmp_path, reports)
+    assert "compile mode under inductor listed as recorded on torch 2.13.0" in text
+    doc = (tmp_path / "fam.toml").read_text()
+    assert 'torch = "<2.5"\nreason = "old"\n"y.requires_grad" = false' in doc and 'reason = "aot"' in doc
+    assert 'mode = "compile"\nbackend = "inductor"\nhazard = "silent"\n' in doc  # another gradient value
+    assert 'torch = ">2.13.0"\nmode = "compile"\nbackend = "inductor"\n' in doc
+    assert "inductor = [\"2.13.0\", \"2.14.1\"]" in (tmp_path / "_releases.toml").read_text()
+    for version in ("2.13.0", "2.14.1"):
+        table = Table.load(tmp_path, version)
+        assert table.resolve("fam/t[cpu]", "cpu", version).facts == {"y.grad_fn": "MulBackward0", "y.requires_grad": True}
+        assert table.resolve("fam/t[cpu-compile]", "cpu", version, "compile").facts == {
+            "y.grad_fn": "CompiledFunctionBackward", "y.requires_grad": True}
+    table = Table.load(tmp_path, "2.14.1")
+    assert table.resolve("fam/t[cpu-compile]", "cpu", "2.14.1", "compile", "inductor").facts == {
+        "y.grad_fn": "MulBackward0", "y.requires_grad": False}
+    assert table.resolve("fam/t[cpu]", "cpu", "2.0.1").facts["y.requires_grad"] is False
 
 
 def test_blocks_of_variants_no_run_observed_are_kept(tmp_path):

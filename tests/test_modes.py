@@ -163,7 +163,8 @@ def test_compile_mode_observes_compiled_autograd_and_the_table_states_it(project
 
 def test_a_backend_the_table_has_not_recorded_is_said_and_its_differences_are_unrecorded(project):
     """The table's compile rows state aot_eager (its default); under dynamo's eager backend no AOTAutograd node
-    appears, so the compile probe differs: reported as unrecorded, not failing; recording it is refused."""
+    appears, so the compile probe differs: reported as unrecorded, not failing; recording it writes a block with
+    a backend condition that only that backend resolves, and lists the backend as recorded."""
     project.probes(MODE_PROBES)
     project.table(MODE_TABLE + '\n[["fam/test_mul[*]".when]]\nmode = "compile"\nhazard = "cosmetic"\n'
                                'reason = "AOTAutograd wraps the region"\n"y.grad_fn" = "CompiledFunctionBackward"\n')
@@ -178,8 +179,19 @@ def test_a_backend_the_table_has_not_recorded_is_said_and_its_differences_are_un
     report = project.report(run_name("compile"))
     assert report["run_info"]["compile_cache"] == str(project.root / "cache")
     assert {p["id"]: p["verdict"] for p in report["probes"]}["fam/test_mul[cpu-compile]"] == "unrecorded"
-    refused = project.run_subprocess(*args, "--ac-record")
-    assert refused.ret == 2 and "has no backend condition to state eager's differences apart" in refused.stdout.str()
+
+    recorded = project.run_subprocess(*args, "--ac-record")
+    assert recorded.ret == 0, recorded.stdout.str()
+    table = (project.root / "suites" / "expectations" / "fam.toml").read_text()
+    assert 'mode = "compile"\nbackend = "eager"\nhazard = ' not in table  # agrees with eager: no hazard to state
+    assert 'backend = "eager"\nreason = "observed on torch' in table and '"y.grad_fn" = "MulBackward0"' in table
+    assert "[backends]\neager = [" in (project.root / "suites" / "expectations" / "_releases.toml").read_text()
+    again = project.run_subprocess(*args)
+    assert again.ret == 0 and "no recording of compile mode under eager" not in again.stdout.str()
+    assert {p["id"]: p["verdict"] for p in project.report(run_name("compile"))["probes"]}[
+        "fam/test_mul[cpu-compile]"] == "pass"
+    plain = project.run_subprocess("--ac-modes=eager,compile")  # aot_eager: the compile block without a backend
+    assert plain.ret == 0, plain.stdout.str()
 
 
 def test_a_compile_only_run_is_partial(project):

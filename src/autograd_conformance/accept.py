@@ -18,6 +18,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from . import modes
 from .errors import ConformanceError
 from .expectations import Table, variant_conditions
 from .facts import compared_facts
@@ -78,10 +79,11 @@ def plan(directory: Path, candidate: Report, lower: list[Path], reason: str, lin
               if not selected or any(fnmatchcase(p.id, pattern) for pattern in selected)]
     if selected and not chosen:
         raise AcceptError(f"--probe {' '.join(selected)}: no probe of {candidate.run_info.run_name} matches")
+    backend = candidate.run_info.compile_backend or modes.DEFAULT_BACKEND
     for probe in chosen:
         if probe.verdict in ACCEPTABLE:
             try:
-                _state(docs, probe, condition, reason, link, done)
+                _state(docs, probe, condition, reason, link, done, backend)
             except ValueError as exc:
                 raise AcceptError(f"{probe.id}: {exc}") from None
         elif probe.verdict != PASS and probe.verdict != "skipped":
@@ -91,7 +93,7 @@ def plan(directory: Path, candidate: Report, lower: list[Path], reason: str, lin
 
 
 def _state(docs: dict[str, dict[str, Any]], probe: ProbeResult, condition: str, reason: str, link: str | None,
-           done: Accepted) -> None:
+           done: Accepted, backend: str = modes.DEFAULT_BACKEND) -> None:
     observed = compared_facts(probe.observation)
     if probe.verdict == MISSING:
         facts = {name: stored(name, observed[name]) for name in sorted(observed)}
@@ -102,7 +104,7 @@ def _state(docs: dict[str, dict[str, Any]], probe: ProbeResult, condition: str, 
         return
     filename = f"{probe.family}.toml"
     row = docs.setdefault(filename, {}).setdefault(probe.record_key, {})
-    conditions = {"torch": condition, **variant_conditions(probe.table_device, probe.mode)}
+    conditions = {"torch": condition, **variant_conditions(probe.table_device, probe.mode, backend)}
     blocks = row.setdefault(WHEN, [])
     block = next((b for b in blocks if {k: b[k] for k in CONDITION_KEYS if k in b} == conditions), None)
     if block is None:
@@ -122,7 +124,8 @@ def _verify(docs: dict[str, dict[str, Any]], candidate: Report, lower: list[Path
     except ConformanceError as exc:
         raise AcceptError(f"the accepted table would be invalid: {exc}") from None
     for probe in probes:
-        resolved = table.resolve(probe.id, probe.table_device, version, probe.mode)
+        resolved = table.resolve(probe.id, probe.table_device, version, probe.mode,
+                                 candidate.run_info.compile_backend or modes.DEFAULT_BACKEND)
         if judge(probe.observation, resolved).status != PASS:
             raise AcceptError(f"{probe.id}: its facts cannot be stated with a when block of the candidate's "
                               f"release; edit its row by hand")

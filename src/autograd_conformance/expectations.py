@@ -4,8 +4,8 @@ One file per family (``<family>.toml``), one TOML table per key. A key is a prob
 where ``*`` and ``?`` are wildcards (brackets are literal; a ``*`` that is a whole parameter among several, as
 in ``[*-leaf]``, stands for exactly one parameter). An entry holds facts; ``[[key.when]]`` blocks
 override some facts under conditions (``torch`` = a PEP 440 specifier set, ``device`` = cpu|cuda|mps,
-``mode`` = eager|compile). TOML has no null: a fact whose declared type allows null is written ``false`` for
-null.
+``mode`` = eager|compile, and with ``mode = "compile"`` a ``backend`` of torch.compile). TOML has no null: a fact
+whose declared type allows null is written ``false`` for null.
 
 Resolution for one probe: every matching key, least specific first (patterns by literal length, exact ids
 last), each contributing the facts of its matching blocks; within an entry the most specific matching block
@@ -14,6 +14,8 @@ condition is more specific than any block without one: it states how that mode d
 the entry says (for every device and release the entry describes), so a ``device`` block never competes with
 it; likewise a ``device`` block wins over every block without a mode or device condition (a release range
 recorded on cpu does not compete with what a cuda block says); otherwise more conditions are more specific.
+Compile mode's blocks state what it does under the backend its rows were recorded with (``modes.DEFAULT_BACKEND``);
+a block that also names a ``backend`` states how that backend differs from them, and wins over them.
 
 A table may have several layers (directories): the bundled table first, then a team's own tables. A fact a
 higher layer states wins over every lower layer, whatever the specificity, so a team's row can override the
@@ -56,6 +58,8 @@ class Block:
     torch: SpecifierSet | None = None
     device: str | None = None
     mode: str | None = None
+    #: With ``mode = "compile"``: the torch.compile backend the block speaks of (None: the recorded default).
+    backend: str | None = None
     reason: str | None = None
     link: str | None = None
     #: The torch change behind the block in a few words, shared by the blocks it explains (the changelog
@@ -67,30 +71,39 @@ class Block:
     layer: int = 0
 
     @property
-    def specificity(self) -> tuple[int, int, int]:
-        """(has a mode condition, has a device condition, how many conditions): a block that names a variant
-        (mode, then device) overrides every block that does not, whatever its torch range."""
-        return (self.mode is not None, self.device is not None,
-                (self.torch is not None) + (self.device is not None) + (self.mode is not None))
+    def conditions(self) -> int:
+        """How many conditions the block names."""
+        return sum(v is not None for v in (self.torch, self.device, self.mode, self.backend))
 
     @property
-    def precedence(self) -> tuple[int, int, int]:
+    def specificity(self) -> tuple[int, int, int, int]:
+        """(has a mode condition, has a backend condition, has a device condition, how many conditions): a block
+        that names a variant (mode, then its backend, then device) overrides every block that does not, whatever
+        its torch range."""
+        return (self.mode is not None, self.backend is not None, self.device is not None, self.conditions)
+
+    @property
+    def precedence(self) -> tuple[int, int, int, int]:
         """How this block ranks against the other blocks of its entry: the base lowest (its own torch range is
         availability, not an override), then by ``specificity``."""
-        return (0, 0, 0) if self.index is None else self.specificity
+        return (0, 0, 0, 0) if self.index is None else self.specificity
 
     @classmethod
     def of_conditions(cls, conditions: dict[str, str], index: int | None = 0) -> "Block":
-        """A bare ``when`` block with these conditions (torch, device, mode) and no facts: for reasoning about
-        blocks not yet written (the saved-runs recorder), with the table's own precedence and matching."""
+        """A bare ``when`` block with these conditions (torch, device, mode, backend) and no facts: for reasoning
+        about blocks not yet written (the saved-runs recorder), with the table's own precedence and matching."""
         torch = conditions.get("torch")
         return cls("", "", index, {}, SpecifierSet(torch) if torch is not None else None, conditions.get("device"),
-                   conditions.get("mode"))
+                   conditions.get("mode"), conditions.get("backend"))
 
-    def matches(self, version: Version, device: str, mode: str = modes.REFERENCE) -> bool:
+    def matches(self, version: Version, device: str, mode: str = modes.REFERENCE,
+                backend: str | None = modes.DEFAULT_BACKEND) -> bool:
+        """Whether the block applies to a probe on ``device`` in ``mode`` (compile mode under ``backend``)."""
         if self.torch is not None and not self.torch.contains(version, prereleases=True):
             return False
         if self.mode is not None and self.mode != mode:
+            return False
+        if self.backend is not None and (mode != modes.COMPILE or self.backend != backend):
             return False
         return self.device is None or self.device == device
 
@@ -102,8 +115,8 @@ class Block:
         where = f"{self.file} [{self.key}]"
         if self.index is None:
             return where
-        conds = [f'{k} "{v}"' for k, v in (("torch", self.torch), ("device", self.device), ("mode", self.mode))
-                 if v is not None]
+        conds = [f'{k} "{v}"' for k, v in (("torch", self.torch), ("device", self.device), ("mode", self.mode),
+                                            ("backend", self.backend)) if v is not None]
         return f"{where} when {', '.join(conds) or '(always)'}"
 
 
@@ -135,31 +148,35 @@ class Entry:
     def matches_id(self, probe_id: str) -> bool:
         return key_matches(self.key, probe_id)
 
-    def facts_for(self, version: Version, device: str, mode: str = modes.REFERENCE
-                  ) -> tuple[dict[str, Any], dict[str, Block]]:
-        """The entry's facts under (version, device, mode), with the block each came from; raises on conflicts."""
+    def facts_for(self, version: Version, device: str, mode: str = modes.REFERENCE,
+                  backend: str | None = modes.DEFAULT_BACKEND) -> tuple[dict[str, Any], dict[str, Block]]:
+        """The entry's facts under (version, device, mode, backend), with the block each came from; raises on
+        conflicts."""
         facts: dict[str, Any] = {}
         sources: dict[str, Block] = {}
-        level: dict[str, tuple[int, int, int]] = {}
+        level: dict[str, tuple[int, int, int, int]] = {}
         for block in [self.base, *self.when]:
-            if not block.matches(version, device, mode):
+            if not block.matches(version, device, mode, backend):
                 continue
             for name, value in block.facts.items():
                 spec = block.precedence
                 if name in level and level[name] == spec and facts[name] != value:
                     raise TableError(self.file, self.key, (
-                        f"conflicting rows for fact {name!r} under torch {version}, device {device}, mode {mode}: "
+                        f"conflicting rows for fact {name!r} under torch {version}, device {device}, mode {mode}"
+                        f"{f' ({backend})' if mode == modes.COMPILE else ''}: "
                         f"{sources[name].describe()} says {facts[name]!r}, {block.describe()} says {value!r}"))
                 if name not in level or spec > level[name]:
                     facts[name], sources[name], level[name] = value, block, spec
         return facts, sources
 
 
-def variant_conditions(device: str, mode: str) -> dict[str, str]:
+def variant_conditions(device: str, mode: str, backend: str | None = None) -> dict[str, str]:
     """The ``when`` conditions that single out a probe variant from the reference (cpu, eager): ``{}`` for the
-    reference itself, ``{"device": "cuda"}``, ``{"mode": "compile"}``, or both."""
+    reference itself, ``{"device": "cuda"}``, ``{"mode": "compile"}`` (with ``"backend"`` for a backend other
+    than the one compile rows are recorded with), or several."""
     return {**({"device": device} if device != devices.REFERENCE else {}),
-            **({"mode": mode} if mode != modes.REFERENCE else {})}
+            **({"mode": mode} if mode != modes.REFERENCE else {}),
+            **({"backend": backend} if mode == modes.COMPILE and backend not in (None, modes.DEFAULT_BACKEND) else {})}
 
 
 @dataclass
@@ -216,7 +233,7 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
     block = Block(file, key, index, facts)
     for name, value in raw.items():
         if name in CONDITION_KEYS or name in NOTE_KEYS:
-            if index is None and (name in ("device", "mode") or (name in NOTE_KEYS and "torch" not in raw)):
+            if index is None and (name in ("device", "mode", "backend") or (name in NOTE_KEYS and "torch" not in raw)):
                 raise TableError(file, key, f"{name!r} belongs in a [[{key}.when]] block, or with the entry's own "
                                             f"torch range (the releases on which the probe exists)")
             if not isinstance(value, str):
@@ -234,6 +251,13 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
                 if not modes.is_mode(value):
                     raise TableError(file, key, f"unknown mode {value!r} (known: {', '.join(modes.MODES)})")
                 block.mode = value
+            elif name == "backend":
+                if value not in modes.BACKENDS:
+                    raise TableError(file, key, f"unknown backend {value!r} (known: {', '.join(modes.BACKENDS)})")
+                if raw.get("mode") != modes.COMPILE:
+                    raise TableError(file, key, f"'backend' belongs in a block with mode = \"{modes.COMPILE}\" (the "
+                                                f"torch.compile backend whose difference the block states)")
+                block.backend = value
             elif name == "hazard":
                 if value not in modes.HAZARDS:
                     raise TableError(file, key, f"hazard = {value!r}: use one of {', '.join(modes.HAZARDS)}")
@@ -245,7 +269,7 @@ def _block(file: str, key: str, index: int | None, raw: dict[str, Any]) -> Block
                 setattr(block, name, value)
         else:
             facts[name] = _canonical_expected(file, key, name, value)
-    if index is not None and block.specificity[2] == 0:
+    if index is not None and not block.conditions:
         raise TableError(file, key, f"when block #{index + 1} has no condition (torch, device or mode)")
     if index is not None and not facts:
         raise TableError(file, key, f"when block #{index + 1} names no fact")
@@ -381,9 +405,11 @@ class Table:
             # Only the devices and modes the entry's blocks name can resolve differently from the reference.
             named_devices = {devices.REFERENCE, *(b.device for b in entry.when if b.device)}
             named_modes = {modes.REFERENCE, *(b.mode for b in entry.when if b.mode)}
+            named_backends = {modes.DEFAULT_BACKEND, *(b.backend for b in entry.when if b.backend)}
             for device in sorted(named_devices):
                 for mode in sorted(named_modes):
-                    entry.facts_for(self.releases.version_for(entry.layer, version), device, mode)
+                    for backend in sorted(named_backends) if mode == modes.COMPILE else [modes.DEFAULT_BACKEND]:
+                        entry.facts_for(self.releases.version_for(entry.layer, version), device, mode, backend)
 
     def matching(self, probe_id: str, torch_version: str | None = None) -> list[Entry]:
         found = list(self._index.matching(probe_id))
@@ -392,11 +418,11 @@ class Table:
             found = [e for e in found if e.available(self.releases.version_for(e.layer, version))]
         return sorted(found, key=lambda e: e.specificity)
 
-    def resolve(self, probe_id: str, device: str, torch_version: str, mode: str = modes.REFERENCE
-                ) -> Resolved | None:
+    def resolve(self, probe_id: str, device: str, torch_version: str, mode: str = modes.REFERENCE,
+                backend: str | None = modes.DEFAULT_BACKEND) -> Resolved | None:
         """The expectation for one probe, or None when no key matches it; raises TableError on a conflict.
         A probe in another mode than eager has the id of its eager twin plus the mode: it is resolved by the
-        twin's keys, under its mode's ``when`` blocks."""
+        twin's keys, under its mode's ``when`` blocks (compile mode's under ``backend``)."""
         probe_id = without_mode(probe_id, mode)
         entries = self.matching(probe_id, torch_version)
         if not entries:
@@ -406,7 +432,8 @@ class Table:
         blocks: dict[str, Block] = {}
         level: dict[str, tuple[int, int, int]] = {}
         for entry in entries:
-            entry_facts, entry_blocks = entry.facts_for(self.releases.version_for(entry.layer, version), device, mode)
+            entry_facts, entry_blocks = entry.facts_for(self.releases.version_for(entry.layer, version), device, mode,
+                                                        backend)
             for name, value in entry_facts.items():
                 if name in level and level[name] == entry.specificity and facts[name] != value:
                     raise TableError(entry.file, entry.key, (

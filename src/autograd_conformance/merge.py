@@ -23,6 +23,7 @@ from packaging.version import Version
 from . import devices, modes
 from .errors import ConformanceError
 from .expectations import Block, Table, variant_conditions
+from .ids import without_mode
 from .releases import torch_release
 from .facts import compared_facts
 from .report import Report
@@ -44,6 +45,14 @@ class Run:
     torch_version: str
     probes: list[ProbeResult]
     partial: bool = False
+    #: The torch.compile backend its compile probes ran under.
+    backend: str = modes.DEFAULT_BACKEND
+    #: Every compile probe of its suites ran (a whole run, or one that left only eager mode out).
+    whole_compile: bool = False
+
+    def variant(self, probe: ProbeResult) -> "Variant":
+        """The variant a probe of this run observed: (device, mode, backend; None outside compile mode)."""
+        return probe.table_device, probe.mode, self.backend if probe.mode == modes.COMPILE else None
 
 
 @dataclass
@@ -73,7 +82,10 @@ def _runs(reports: list[Report]) -> list[Run]:
             raise MergeError(f"{info.run_name}: {len(broken)} probe(s) broke, crashed or timed out ({', '.join(broken[:3])}"
                              f"{', ...' if len(broken) > 3 else ''}); fix the harness or probes before recording")
         runs.append(Run(info.run_name, torch_release(info.torch_version), info.torch_version,
-                        [p for p in report.probes if p.verdict != SKIPPED], info.partial or info.incomplete))
+                        [p for p in report.probes if p.verdict != SKIPPED], info.partial or info.incomplete,
+                        info.compile_backend or modes.DEFAULT_BACKEND,
+                        any(p.mode == modes.COMPILE for p in report.probes) and (
+                            not (info.partial or info.incomplete) or info.partial_reason == f"--ac-modes={modes.COMPILE}")))
     return sorted(runs, key=lambda r: r.version)
 
 
@@ -93,15 +105,35 @@ def _range(segments: list[tuple[Version, Version, Any]], k: int) -> str:
     return f"{lower},<{segments[k + 1][0]}" if k + 1 < len(segments) else lower
 
 
-#: A probe variant: (device, mode). The reference variant is what a row's base facts describe.
-Variant = tuple[str, str]
-REFERENCE: Variant = (devices.REFERENCE, modes.REFERENCE)
+#: A probe variant: (device, mode, compile backend or None). The reference variant is what a row's base facts
+#: describe.
+Variant = tuple[str, str, str | None]
+REFERENCE: Variant = (devices.REFERENCE, modes.REFERENCE, None)
 _CONFLICT = object()
 
 
-def _variant_order(variant: Variant) -> tuple[bool, int, Variant]:
-    """The reference first, then variants that differ from it in one dimension, then in two."""
-    return (variant != REFERENCE, (variant[0] != REFERENCE[0]) + (variant[1] != REFERENCE[1]), variant)
+def _variant_order(variant: Variant) -> tuple[bool, int, tuple[str, str, str]]:
+    """The reference first, then variants by how many conditions single them out (a compile backend other than
+    the default after compile mode itself)."""
+    return (variant != REFERENCE, len(variant_conditions(*variant)), (variant[0], variant[1], variant[2] or ""))
+
+
+def _parent(variant: Variant) -> Variant:
+    """The variant whose rows a variant's blocks state their difference from: another backend's from compile
+    mode's own rows, compile mode's from eager's, another device's from the reference device's."""
+    device, mode, backend = variant
+    if mode == modes.COMPILE and backend not in (None, modes.DEFAULT_BACKEND):
+        return device, mode, modes.DEFAULT_BACKEND
+    if mode != modes.REFERENCE:
+        return device, modes.REFERENCE, None
+    return devices.REFERENCE, modes.REFERENCE, None
+
+
+def _block_variant(block: dict[str, Any]) -> Variant:
+    """The variant a table block's conditions single out (any torch range)."""
+    mode = block.get("mode", modes.REFERENCE)
+    return (block.get("device", devices.REFERENCE), mode,
+            block.get("backend", modes.DEFAULT_BACKEND) if mode == modes.COMPILE else None)
 
 
 def _predict(base: Any, blocks: list[tuple[dict[str, str], Any]], version: Version, variant: Variant) -> Any:
@@ -125,12 +157,32 @@ def _same(a: Any, b: Any) -> bool:
     return a == b if ABSENT in (a, b) else equal(a, b) and equal(b, a)
 
 
+def _variant_blocks(observed: dict[tuple[Version, Variant], Any], parent: dict[tuple[Version, Variant], Any]
+                    ) -> list[tuple[dict[str, str], Any]]:
+    """[(condition, value)] for variants whose reference the runs did not observe: each variant's blocks state
+    where its observed values differ from what its parent variant resolves to (``parent``: per observed
+    (version, variant), the parent's value)."""
+    blocks: list[tuple[dict[str, str], Any]] = []
+    for variant in sorted({v for _, v in observed}, key=_variant_order):
+        condition = variant_conditions(*variant)
+        points = sorted((v, val) for (v, var), val in observed.items() if var == variant)
+        differs = [(v, val) for v, val in points if not _same(parent[(v, variant)], val)]
+        if not differs:
+            continue
+        segments = _segments([(v, (val, not _same(parent[(v, variant)], val))) for v, val in points])
+        if len(segments) == 1:
+            blocks.append((condition, segments[0][2][0]))
+            continue
+        for k, (first, last, (value, different)) in enumerate(segments):
+            if different:
+                spec = _range(segments, k) if k else f"<{segments[1][0]}"
+                blocks.append(({**condition, "torch": spec}, value))
+    return blocks
+
+
 def _desired_blocks(observed: dict[tuple[Version, Variant], Any]) -> tuple[Any, list[tuple[dict[str, str], Any]]]:
     """(base value, [(condition, value)]) reproducing ``observed`` (version, variant) -> value."""
     variants = sorted({v for _, v in observed}, key=_variant_order)
-    if variants[0] != REFERENCE:
-        raise MergeError(f"no run observed the reference variant (cpu, eager) that a row's base describes; "
-                         f"record {', '.join('/'.join(v) for v in variants)} runs together with a cpu, eager one")
     ref_segments = _segments(sorted((v, val) for (v, var), val in observed.items() if var == REFERENCE))
     base = ref_segments[0][2]
     blocks = [({"torch": _range(ref_segments, k)}, value) for k, (_, _, value) in enumerate(ref_segments)
@@ -176,11 +228,12 @@ def merge(directory: Path, reports: list[Report]) -> tuple[dict[str, dict[str, A
         wrong: set[str] = set()
         for run, probe in entries:
             device = probe.table_device
-            resolved = tables[run.torch_version].resolve(probe.id, device, run.torch_version, probe.mode)
+            resolved = tables[run.torch_version].resolve(probe.id, device, run.torch_version, probe.mode,
+                                                         run.backend)
             expected = resolved.facts if resolved else {}
             for name in names:
                 value = probe.observation.get(name, ABSENT)
-                slot = (run.version, (device, probe.mode))
+                slot = (run.version, run.variant(probe))
                 if slot in per_fact[name] and not equal(per_fact[name][slot], value):
                     raise MergeError(f"{probe.id}: runs of torch {run.version} on {device} ({probe.mode}) "
                                      f"disagree on {name}")
@@ -192,7 +245,7 @@ def merge(directory: Path, reports: list[Report]) -> tuple[dict[str, dict[str, A
         if not wrong:
             continue
         for name in wrong - set(per_fact):
-            per_fact[name] = {(run.version, (p.table_device, p.mode)): ABSENT for run, p in entries}
+            per_fact[name] = {(run.version, run.variant(p)): ABSENT for run, p in entries}
         _rewrite(docs.setdefault(f"{family}.toml", {}), entries[0][1].id, key,
                  {n: per_fact[n] for n in sorted(wrong)}, tables, entries, summary, f"{family}.toml")
     _set_availability(docs, members, runs, summary)
@@ -241,13 +294,25 @@ def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, d
     blocks = {_slot(b): dict(b) for b in old_blocks}
     versions = sorted({run.version for run, _ in entries})
     first_run = min(entries, key=lambda e: e[0].version)[0]
-    observed_variants = {(p.table_device, p.mode) for _, p in entries}
+    observed_variants = {run.variant(p) for run, p in entries}
     # Blocks of variants no run observed (compile blocks, when only eager runs are recorded) are kept as they are.
-    owned = [b for b in blocks.values()
-             if any(b.get("device", d) == d and b.get("mode", m) == m for d, m in observed_variants)]
+    owned = [b for b in blocks.values() if _block_variant(b) in observed_variants]
+    new_slots: set[tuple[str | None, ...]] = set()
     for name, observed in sorted(per_fact.items()):
         for block in owned:
             block.pop(name, None)
+        if REFERENCE not in observed_variants:
+            # Runs of other variants only (compile mode under a backend, a device): the row's base and the other
+            # variants' blocks stay; the observed variants' blocks state how they differ from their parents.
+            for condition, value in _variant_blocks(observed, _parents(observed, probe_id, name, tables, entries)):
+                slot = _slot(condition)
+                if slot not in blocks:
+                    blocks[slot] = {**condition, **notes.get(slot, {"reason": _recorded_reason(condition, versions)})}
+                    new_slots.add(slot)
+                    summary.blocks_written += 1
+                blocks[slot][name] = dict(ABSENT) if value == ABSENT else value
+            summary.facts_written += 1
+            continue
         base, conditioned = _desired_blocks(observed)
         inherited = any(
             e.key != key and (name in e.base.facts or any(name in b.facts for b in e.when))
@@ -262,14 +327,16 @@ def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, d
         for condition, value in conditioned:
             slot = _slot(condition)
             if slot not in blocks:
-                seen = [str(v) for v in versions if Block.of_conditions(condition).matches(v, *_any_variant(condition))]
-                blocks[slot] = {**condition, **notes.get(slot, {
-                    "reason": f"observed on torch {', '.join(seen) or condition.get('torch')}"
-                              f"{' on ' + condition['device'] if 'device' in condition else ''}"
-                              f"{' in ' + condition['mode'] + ' mode' if 'mode' in condition else ''}; "
-                              f"recorded from reports — replace with why torch differs"})}
+                blocks[slot] = {**condition, **notes.get(slot, {"reason": _recorded_reason(condition, versions)})}
+                new_slots.add(slot)
                 summary.blocks_written += 1
             blocks[slot][name] = dict(ABSENT) if value == ABSENT else value
+    for slot in new_slots:
+        block = blocks[slot]
+        if "mode" in block and "hazard" not in block:
+            hazard = _hazard(block, probe_id, tables, entries, per_fact)
+            if hazard:
+                block["hazard"] = hazard
     kept = [b for b in blocks.values() if any(n not in (*CONDITION_KEYS, *NOTE_KEYS) for n in b)]
     if kept:
         own[WHEN] = kept
@@ -282,9 +349,61 @@ def _slot(block: dict[str, Any]) -> tuple[str | None, ...]:
     return tuple(block.get(k) for k in CONDITION_KEYS)
 
 
-def _any_variant(condition: dict[str, str]) -> Variant:
-    """A variant a block with these conditions applies to (its own device and mode, else the reference's)."""
-    return condition.get("device", REFERENCE[0]), condition.get("mode", REFERENCE[1])
+def _recorded_reason(condition: dict[str, str], versions: list[Version]) -> str:
+    """The placeholder reason of a block the merge writes: where it was observed, to be replaced on review."""
+    seen = [str(v) for v in versions if Block.of_conditions(condition).matches(v, *_block_variant(condition))]
+    return (f"observed on torch {', '.join(seen) or condition.get('torch')}"
+            f"{' on ' + condition['device'] if 'device' in condition else ''}"
+            f"{' in ' + condition['mode'] + ' mode' if 'mode' in condition else ''}"
+            f"{' under ' + condition['backend'] if 'backend' in condition else ''}; "
+            f"recorded from reports — replace with why torch differs")
+
+
+def _resolved(tables: dict[str, Table], version: Version, probe_id: str, variant: Variant) -> dict[str, Any]:
+    """What the table as it was resolves for a probe's ``variant`` on ``version`` (a release a run was on); a
+    MergeError where it has no row for the probe: only a run of the reference variant can start one."""
+    table = next(t for v, t in tables.items() if torch_release(v) == version)
+    device, mode, backend = variant
+    resolved = table.resolve(probe_id, device, str(version), mode, backend or modes.DEFAULT_BACKEND)
+    if resolved is None:
+        raise MergeError(f"{probe_id}: no run observed the reference variant (cpu, eager) that a row's base "
+                         f"describes, and the table has no row for it; record its runs together with a cpu, eager one")
+    return resolved.facts
+
+
+def _parents(observed: dict[tuple[Version, Variant], Any], probe_id: str, name: str, tables: dict[str, Table],
+             entries: list[tuple[Run, ProbeResult]]) -> dict[tuple[Version, Variant], Any]:
+    """Per observed (version, variant), the value of fact ``name`` on its parent variant (``_parent``): what the
+    runs observed there, else what the table resolves for it."""
+    eager_id = without_mode(probe_id, next(p.mode for _, p in entries if p.id == probe_id))
+    out = {}
+    for version, variant in observed:
+        parent = _parent(variant)
+        if (version, parent) in observed:
+            out[(version, variant)] = observed[(version, parent)]
+        else:
+            twin = eager_id if parent[1] == modes.REFERENCE else probe_id
+            out[(version, variant)] = _resolved(tables, version, twin, parent).get(name, ABSENT)
+    return out
+
+
+def _hazard(block: dict[str, Any], probe_id: str, tables: dict[str, Table], entries: list[tuple[Run, ProbeResult]],
+            per_fact: dict[str, dict[tuple[Version, Variant], Any]]) -> str | None:
+    """The hazard class of a new mode block: its facts against eager's on the first release it covers (what the
+    runs observed in eager there, else what the table states); None where it states no difference from eager."""
+    variant = _block_variant(block)
+    covered = sorted(v for v in {run.version for run, _ in entries}
+                     if Block.of_conditions(block).matches(v, *variant))
+    if not covered:
+        return None
+    version, eager = covered[0], (variant[0], modes.REFERENCE, None)
+    mode = next(p.mode for _, p in entries if p.id == probe_id)
+    stated = {n: v for n, v in block.items() if n not in (*CONDITION_KEYS, *NOTE_KEYS)}
+    observed = {n: per_fact[n][(version, eager)] for n in stated if (version, eager) in per_fact.get(n, {})}
+    if len(observed) < len(stated):  # the rest from the table as it was
+        observed = {**_resolved(tables, version, without_mode(probe_id, mode), eager), **observed}
+    facts = {n: observed.get(n, ABSENT) for n in stated}
+    return modes.hazard_of(facts, stated, ABSENT)
 
 
 def _verify(docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
@@ -296,7 +415,7 @@ def _verify(docs: dict[str, dict[str, Any]], runs: list[Run]) -> None:
         except TableError as exc:
             raise MergeError(f"the merged table would be invalid: {exc}") from None
         for probe in run.probes:
-            resolved = table.resolve(probe.id, probe.table_device, run.torch_version, probe.mode)
+            resolved = table.resolve(probe.id, probe.table_device, run.torch_version, probe.mode, run.backend)
             if judge(probe.observation, resolved).status != PASS:
                 raise MergeError(f"{probe.id}: cannot state run {run.name}'s facts in the table; "
                                  f"edit its row by hand")
@@ -307,9 +426,14 @@ def record_reports(directory: Path, reports: list[Report], dry_run: bool = False
     run writes nothing and adds the table diff it would make."""
     docs, summary = merge(directory, reports)
     account = "\n".join(summary.account([r.run_info.torch_version for r in reports])) + "\n"
+    listed = sorted({("backends", run.backend, str(run.version)) for run in _runs(reports)
+                     if run.backend != modes.DEFAULT_BACKEND and run.whole_compile})
+    if listed:
+        account += "".join(f"compile mode under {name} listed as recorded on torch {release} ([backends])\n"
+                           for _, name, release in listed)
     if dry_run:
         return account + table_diff(directory, docs, summary.files) + "dry run: nothing written\n"
-    commit(directory, docs, summary.files)
+    commit(directory, docs, summary.files, listed)
     return account
 
 

@@ -234,8 +234,8 @@ class RunOptions:
             timeout=number("ac_timeout", float), hypothesis_profile=profile, requested_devices=requested,
             modes=selected_modes, compile_backend=backend,
             compile_cache=_compile_cache(config, invocation, torch_version) if modes.COMPILE in selected_modes else None,
-            narrowed_by=(f"--ac-modes={','.join(selected_modes)}" if modes.REFERENCE not in selected_modes
-                         else narrowed_by(config, suites)),
+            narrowed_by=narrowed_by(config, suites) or (f"--ac-modes={','.join(selected_modes)}"
+                                                         if modes.REFERENCE not in selected_modes else None),
             covered=tuple(s.directory for s in suites if covers(config, s)))
 
 

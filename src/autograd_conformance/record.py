@@ -20,8 +20,9 @@ from typing import Any
 
 from . import devices, modes
 from .expectations import Resolved, Table, variant_conditions
-from .files import write_together
 from .facts import OPT_STR, OPT_TENSOR, compared_facts, spec_of
+from .files import write_together
+from .ids import without_mode
 from .result import ProbeResult
 from .tablefile import ABSENT, CONDITION_KEYS, NOTE_KEYS, RELEASES_FILE, WHEN, dumps_table, load_docs, releases_recording
 from .verdict import SKIPPED, UNOBSERVED, equal
@@ -54,6 +55,8 @@ class RecordSummary:
     left_alone: list[str] = field(default_factory=list)
     #: Devices (other than the reference) this run recorded, now listed in the layer's ``[devices]``.
     devices: list[str] = field(default_factory=list)
+    #: The compile backend (other than the default) this run recorded, now listed in the layer's ``[backends]``.
+    backends: list[str] = field(default_factory=list)
     #: Probes on another device whose differences were left unwritten: a device block needs a reason.
     unexplained: list[str] = field(default_factory=list)
 
@@ -79,65 +82,78 @@ class Recorder:
     written once, at the end: every file of the run or none."""
 
     def __init__(self, docs: dict[str, dict[str, Any]], policy: RecordPolicy, torch_version: str | None = None,
-                 note: VariantNote | None = None) -> None:
+                 note: VariantNote | None = None, backend: str = modes.DEFAULT_BACKEND) -> None:
         self.docs = docs
+        #: The torch.compile backend the run's compile probes ran under (their blocks name it unless default).
+        self.backend = backend
         self.policy = RecordPolicy(policy)
         self.torch_version = torch_version
         self.note = note or VariantNote()
         self.summary = RecordSummary()
         #: The table layer being written (the top one): a block of a lower layer is never edited in place.
         self.top = 0
-        #: The release a run of whole suites recorded its devices on (``record``), else None.
+        #: The release a run of whole suites recorded its devices (and compile backend) on (``record``), else None.
         self.release: str | None = None
 
     @classmethod
-    def open(cls, directory: Path, policy: RecordPolicy, torch_version: str, note: VariantNote | None = None
-             ) -> "Recorder":
+    def open(cls, directory: Path, policy: RecordPolicy, torch_version: str, note: VariantNote | None = None,
+             backend: str = modes.DEFAULT_BACKEND) -> "Recorder":
         """A recorder over the table files in ``directory`` (created under the ``init`` policy)."""
         if policy == INIT:
             directory.mkdir(parents=True, exist_ok=True)
-        return cls(load_docs(directory), policy, torch_version, note)
+        return cls(load_docs(directory), policy, torch_version, note, backend)
+
+    def _conditions(self, result: ProbeResult) -> dict[str, str]:
+        return variant_conditions(result.table_device, result.mode, self.backend)
 
     def record(self, table: Table, results: list[ProbeResult], release: str | None = None) -> RecordSummary:
         """Gather the observations of a run (probes that were skipped, broke, crashed, timed out, leaked or never
         ran are left out, their rows as they were): the reference probes first, then the other variants against
         the table as the reference probes left it. With ``release`` (a run of whole suites), each device other
-        than the reference that probes were recorded on is listed as recorded on that release."""
+        than the reference that probes were recorded on, and the compile backend, are listed as recorded on that
+        release."""
         kept = sorted((r for r in results if r.verdict not in UNOBSERVED), key=lambda r: r.nodeid)
         self.summary.left_alone = sorted(r.id for r in results if r.verdict in UNOBSERVED and r.verdict != SKIPPED)
-        others = [r for r in kept if variant_conditions(r.table_device, r.mode)]
+        others = [r for r in kept if self._conditions(r)]
         self.top = max(len(table.directories) - 1, 0)
-        for res in (r for r in kept if not variant_conditions(r.table_device, r.mode)):
+        for res in (r for r in kept if not self._conditions(r)):
             self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0"))
         if others:
             table = table.with_layer(self.top, {name: dumps_table(doc) for name, doc in self.docs.items()},
                                      self.torch_version or "0")
             for res in others:
-                self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0", res.mode))
+                eager = (table.resolve(without_mode(res.id, res.mode), res.table_device, self.torch_version or "0")
+                         if res.mode != modes.REFERENCE else None)
+                self.observe(res, table.resolve(res.id, res.table_device, self.torch_version or "0", res.mode,
+                                                self.backend), eager)
         on_devices = sorted({r.table_device for r in others if r.table_device != devices.REFERENCE})
-        if release is not None and on_devices and not self.summary.unexplained:
+        if release is not None and not self.summary.unexplained:
             self.summary.devices, self.release = on_devices, release
+            if self.backend != modes.DEFAULT_BACKEND and any(r.mode == modes.COMPILE for r in others):
+                self.summary.backends = [self.backend]  # the default backend's are compile mode's own rows
         return self.summary
 
     def write(self, directory: Path) -> None:
-        """Write every file the run changed, and the layer's ``[devices]`` where it recorded a device: one
-        commit (``files.write_together``)."""
+        """Write every file the run changed, and the layer's ``[devices]`` and ``[backends]`` where it recorded
+        a device or compile mode under a backend: one commit (``files.write_together``)."""
         texts = {name: dumps_table(self.docs[name]) for name in self.summary.files}
-        if self.summary.devices and self.release is not None:
-            texts[RELEASES_FILE] = releases_recording(
-                directory, [("devices", name, self.release) for name in self.summary.devices])
+        listed = ([("devices", name, self.release) for name in self.summary.devices]
+                  + [("backends", name, self.release) for name in self.summary.backends])
+        if listed and self.release is not None:
+            texts[RELEASES_FILE] = releases_recording(directory, listed)
         if texts:
             write_together(Path(directory), texts)
 
-    def observe(self, result: ProbeResult, resolved: Resolved | None) -> None:
-        """Merge one probe's observed facts into the documents, given what the table resolves for it."""
-        variant = variant_conditions(result.table_device, result.mode)
+    def observe(self, result: ProbeResult, resolved: Resolved | None, eager: Resolved | None = None) -> None:
+        """Merge one probe's observed facts into the documents, given what the table resolves for it (and, for
+        a probe in another mode, for its eager twin: what a mode block's hazard is judged against)."""
+        variant = self._conditions(result)
         filename = f"{result.family}.toml"
         doc = self.docs.setdefault(filename, {})
         key = result.id if result.id in doc else result.record_key
         observed = compared_facts(result.observation)
         if variant:
-            self._variant(doc, filename, key, result.id, observed, resolved, variant)
+            self._variant(doc, filename, key, result.id, observed, resolved, variant, eager)
         else:
             self._reference(doc, filename, key, result.id, observed, resolved)
 
@@ -178,7 +194,7 @@ class Recorder:
                 self._wrote(filename, changed=1)
 
     def _variant(self, doc: dict[str, Any], filename: str, key: str, probe_id: str, observed: dict[str, Any],
-                 resolved: Resolved | None, variant: dict[str, str]) -> None:
+                 resolved: Resolved | None, variant: dict[str, str], eager: Resolved | None = None) -> None:
         """A non-reference probe: facts the table states only for the reference go into the variant's block."""
         expected = resolved.facts if resolved is not None else {}
         writes: dict[str, Any] = {}
@@ -216,8 +232,9 @@ class Recorder:
                                                                f"with why torch differs"}
             if self.note.link:
                 target["link"] = self.note.link
-            if "mode" in variant:  # how much the mode's difference matters, by the rule; reviewed like the reason
-                target["hazard"] = modes.hazard_of(expected, writes, ABSENT) or "cosmetic"
+            hazard = modes.hazard_of(eager.facts if eager is not None else expected, writes, ABSENT)
+            if "mode" in variant and hazard:  # how much the mode's difference from eager matters, by the rule
+                target["hazard"] = hazard
             own.setdefault(WHEN, []).append(target)
         target.update(writes)
         self._wrote(filename, added=len(writes))

@@ -126,6 +126,8 @@ class Releases:
         """Whether the table has compile rows recorded with ``backend`` for this torch's release."""
         from . import modes
 
+        if backend == modes.DEFAULT_BACKEND and modes.DEFAULT_BACKEND not in (self.backend_recorded or {}):
+            return True  # a table that does not list the default backend recorded its compile rows with it
         return self._recorded_on(self.backend_recorded, backend, modes.DEFAULT_BACKEND, torch_version)
 
     def backend_note(self, backend: str, torch_version: str) -> str | None:

@@ -24,7 +24,7 @@ from . import __version__, devices, modes
 from . import report as report_mod
 from .changelog import timeline
 from .errors import ConformanceError, ProbeError, StateLeak
-from .expectations import Entry, Table, TableError
+from .expectations import Entry, Resolved, Table, TableError
 from .files import DirectoryLock, remove_stale_temporaries, replace_pair
 from .ids import plain_nodeid, without_mode
 from .normalize import normalize_message
@@ -152,13 +152,6 @@ class ConformanceSession:
             raise SessionError(str(exc)) from None
         except ConformanceError as exc:  # an option, a version, a record target: the invocation is wrong
             raise SessionError(str(exc), usage=True) from None
-        if (options.record and modes.COMPILE in options.modes
-                and not table.releases.backend_recorded_on(options.compile_backend, options.table_version)):
-            raise SessionError(f"--ac-record with --ac-compile-backend={options.compile_backend}: the table's compile "
-                               f"rows state what compile mode does under the backend they were recorded with, and "
-                               f"it has no backend condition to state {options.compile_backend}'s differences "
-                               f"apart; run without --ac-record (its differences are reported as unrecorded)",
-                               usage=True)
         return cls(options, table, context)
 
     # --- during the run ----------------------------------------------------------------------------------
@@ -187,7 +180,7 @@ class ConformanceSession:
         for nodeid in sorted(new):
             probe = ProbeResult.unreported(nodeid, NOT_RUN, "")
             try:
-                self.table.resolve(probe.id, probe.table_device, self.options.table_version, probe.mode)
+                self.resolve(probe)
             except TableError as exc:
                 raise SessionError(f"{exc} (found resolving the collected probe {probe.id})") from None
             if not self.recorded(probe.table_device) and probe.table_device not in self.unrecorded:
@@ -196,6 +189,12 @@ class ConformanceSession:
                 self.notes.append(note)
                 said.append(note)
         return said
+
+    def resolve(self, probe: ProbeResult) -> Resolved | None:
+        """What the table expects of a probe on this run's release, device and mode (compile mode under the
+        run's backend)."""
+        return self.table.resolve(probe.id, probe.table_device, self.options.table_version, probe.mode,
+                                  self.options.compile_backend)
 
     def recorded(self, device: str) -> bool:
         """Whether the table has a recording of ``device`` for this run's release (asked once per device)."""
@@ -230,7 +229,7 @@ class ConformanceSession:
         """Judge a probe that ran to the end: fill in expectation, mismatches and verdict; return the failure
         text when the probe fails the run, else None."""
         try:
-            resolved = self.table.resolve(result.id, result.table_device, self.options.table_version, result.mode)
+            resolved = self.resolve(result)
         except TableError as exc:
             result.verdict, result.message = ERROR, str(exc)
             return f"{result.id}: {exc}"
@@ -414,7 +413,7 @@ class ConformanceSession:
             o.record_dir.mkdir(parents=True, exist_ok=True)
             with DirectoryLock(o.record_dir):
                 table = Table.load(o.table_dirs, o.table_version, o.root)
-                recorder = Recorder.open(o.record_dir, o.record, o.table_version, o.record_note)
+                recorder = Recorder.open(o.record_dir, o.record, o.table_version, o.record_note, o.compile_backend)
                 whole = None if self.partial else str(torch_release(self.table_version))
                 recorded = recorder.record(table, list(self.results.values()), release=whole)
                 recorder.write(o.record_dir)

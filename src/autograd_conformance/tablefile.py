@@ -19,7 +19,7 @@ from .facts import canonical
 from .files import DirectoryLock, write_together
 
 WHEN = "when"
-CONDITION_KEYS = ("torch", "device", "mode")
+CONDITION_KEYS = ("torch", "device", "mode", "backend")
 NOTE_KEYS = ("hazard", "cause", "reason", "link")
 #: A fact value meaning "not observed": lets a ``when`` block state that a fact disappears on some version.
 ABSENT = {"absent": True}
@@ -219,20 +219,24 @@ def dumps_table(doc: dict[str, Any]) -> str:
     return "\n".join(out).rstrip("\n") + "\n" if out else ""
 
 
-def write_docs(directory: Path, docs: dict[str, dict[str, Any]], names: set[str]) -> None:
-    """Write the named documents into ``directory`` as one commit (``files.write_together``): all of them
-    new, or none."""
-    if names:
-        write_together(Path(directory), {name: dumps_table(docs[name]) for name in names})
+def write_docs(directory: Path, docs: dict[str, dict[str, Any]], names: set[str],
+               texts: dict[str, str] | None = None) -> None:
+    """Write the named documents (and ``texts``: other files of the table by name) into ``directory`` as one
+    commit (``files.write_together``): all of them new, or none."""
+    if names or texts:
+        write_together(Path(directory), {**{name: dumps_table(docs[name]) for name in names}, **(texts or {})})
 
 
-def commit(directory: Path, docs: dict[str, dict[str, Any]], names: set[str]) -> None:
-    """Write the named documents into ``directory`` (made if missing) as one commit, one writer at a time; a
-    TableError (one line) when the table cannot be written, and then nothing is."""
+def commit(directory: Path, docs: dict[str, dict[str, Any]], names: set[str],
+           listed: list[tuple[str, str, str]] | None = None) -> None:
+    """Write the named documents into ``directory`` (made if missing), with each (section, name, release) of
+    ``listed`` added to its ``_releases.toml``, as one commit, one writer at a time; a TableError (one line)
+    when the table cannot be written, and then nothing is."""
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
         with DirectoryLock(Path(directory)):
-            write_docs(directory, docs, names)
+            write_docs(directory, docs, names,
+                       {RELEASES_FILE: releases_recording(directory, listed)} if listed else None)
     except OSError as exc:
         raise TableError(str(directory), None, f"cannot write the table: {exc.strerror or exc}; nothing written") \
             from None
