@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def _end_line(func: Any) -> int | None:
 
 def _json_param(value: Any) -> Any:
     """A parameter as a short, stable JSON value: scalars as they are, objects by their name, never a repr."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # as facts write them ("inf", "nan"): JSON has no such numbers
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if type(value).__module__ == "torch" and type(value).__name__ == "dtype":
