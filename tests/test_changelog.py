@@ -173,3 +173,38 @@ def test_a_probes_timeline_across_described_releases(tmp_path):
         "fam", "fam/t[cpu]", "semantic", None, None)  # the same Change the changelog lists
     assert change.timeline_json() == {"before_release": "2.13.0", "after_release": "2.14.1", "fact": "y.grad_fn",
                                       "before": "A", "after": "B", "reason": "r", "link": None}
+
+
+BACKEND_TABLE = '''
+["fam/test_c[*]"]
+"y.requires_grad" = true
+
+[["fam/test_c[*]".when]]
+mode = "compile"
+hazard = "cosmetic"
+reason = "compiled"
+"y.grad_fn" = "CompiledFunctionBackward"
+
+[["fam/test_c[*]".when]]
+torch = ">2.2.0"
+mode = "compile"
+backend = "inductor"
+hazard = "silent"
+reason = "inductor's fused kernel keeps no graph from 2.3"
+"y.requires_grad" = false
+'''
+
+
+def test_compile_changes_under_a_backend_are_its_own(tmp_path):
+    """The inductor block's change shows in compile mode under inductor only; aot_eager's compile mode is steady."""
+    (tmp_path / "fam.toml").write_text(BACKEND_TABLE)
+    (tmp_path / "_releases.toml").write_text('described = ["2.1.0", "2.2.0", "2.3.0"]\n\n[modes]\n'
+                                             'compile = ["2.1.0", "2.2.0", "2.3.0"]\n\n[backends]\n'
+                                             'inductor = ["2.1.0", "2.2.0", "2.3.0"]\n')
+    table = Table.load(tmp_path, "2.3.0")
+    assert build(table, mode="compile").items == []
+    items = build(table, mode="compile", backend="inductor").items
+    assert [(i.after_release, i.fact, i.before, i.after, i.hazard) for i in items] == [
+        ("2.3.0", "y.requires_grad", True, False, "silent")]
+    with pytest.raises(ChangelogError, match="--backend tvm"):
+        build(table, mode="compile", backend="tvm")

@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     formats(log, "text", "markdown", "html", "json")
     log.add_argument("--mode", default="eager", metavar="MODE",
                      help="the execution mode whose changes to list: eager (the default), compile, or all")
+    log.add_argument("--backend", default="aot_eager", metavar="NAME",
+                     help="compile mode's changes under this torch.compile backend (default: aot_eager, the backend "
+                          "compile rows are recorded with; inductor where the table states it)")
     log.add_argument("--family", action="append", metavar="NAME", help="only this probe family (repeatable)")
     log.add_argument("--kind", action="append", metavar="KIND",
                      help="only changes of this kind (repeatable): values, errors, api, messages, test-database")

@@ -290,22 +290,26 @@ def _pick(table: Table, text: str | None, default: Version, flag: str) -> Versio
                          f"them, or its minor version (e.g. {described[-1].major}.{described[-1].minor})")
 
 
-def _state(entry: Entry, release: Version, device: str, mode: str = modes.REFERENCE) -> dict[str, Any] | None:
+def _state(entry: Entry, release: Version, device: str, mode: str = modes.REFERENCE,
+           backend: str = modes.DEFAULT_BACKEND) -> dict[str, Any] | None:
     if not entry.available(release):
         return None
-    return entry.facts_for(release, device, mode)[0]
+    return entry.facts_for(release, device, mode, backend)[0]
 
 
-def _block(entry: Entry, release: Version, device: str, fact: str, mode: str = modes.REFERENCE) -> Any:
+def _block(entry: Entry, release: Version, device: str, fact: str, mode: str = modes.REFERENCE,
+           backend: str = modes.DEFAULT_BACKEND) -> Any:
     """The conditioned block that states ``fact`` for this release, device and mode, if one does."""
-    blocks = [b for b in entry.when if fact in b.facts and b.matches(release, device, mode) and b.torch is not None]
+    blocks = [b for b in entry.when
+              if fact in b.facts and b.matches(release, device, mode, backend) and b.torch is not None]
     return max(blocks, key=lambda b: b.specificity, default=None)
 
 
-def _changes(entry: Entry, a: Version, b: Version, device: str, mode: str = modes.REFERENCE
-             ) -> list[tuple[str, Any, Any, Any]]:
-    """(fact, before, after, note-carrying block or entry base) for one row across one boundary."""
-    sa, sb = _state(entry, a, device, mode), _state(entry, b, device, mode)
+def _changes(entry: Entry, a: Version, b: Version, device: str, mode: str = modes.REFERENCE,
+             backend: str = modes.DEFAULT_BACKEND) -> list[tuple[str, Any, Any, Any]]:
+    """(fact, before, after, note-carrying block or entry base) for one row across one boundary (compile mode's
+    under ``backend``)."""
+    sa, sb = _state(entry, a, device, mode, backend), _state(entry, b, device, mode, backend)
     if (sa is None) != (sb is None):
         return [(PROBE_EXISTS, sa is not None, sb is not None, entry.base)]
     if sa is None or sb is None:
@@ -314,16 +318,20 @@ def _changes(entry: Entry, a: Version, b: Version, device: str, mode: str = mode
     for fact in sorted(set(sa) | set(sb)):
         before, after = sa.get(fact, ABSENT), sb.get(fact, ABSENT)
         if before != after:
-            out.append((fact, before, after, _block(entry, b, device, fact, mode) or _block(entry, a, device, fact, mode)))
+            out.append((fact, before, after, _block(entry, b, device, fact, mode, backend)
+                        or _block(entry, a, device, fact, mode, backend)))
     return out
 
 
 def build(table: Table, start: str | None = None, end: str | None = None, semantic_only: bool = False,
-          mode: str = modes.REFERENCE, families: list[str] | None = None, kinds: list[str] | None = None
-          ) -> Changelog:
+          mode: str = modes.REFERENCE, families: list[str] | None = None, kinds: list[str] | None = None,
+          backend: str = modes.DEFAULT_BACKEND) -> Changelog:
     """Every change the table states between consecutive described releases from ``start`` to ``end``: in eager
-    mode (the default), in another ``mode``, or in ``all``; of the given families and topics (``TOPICS``) only
-    where asked; with ``semantic_only``, the changes of behaviour alone (wording left out)."""
+    mode (the default), in another ``mode`` (compile mode's under ``backend``), or in ``all``; of the given
+    families and topics (``TOPICS``) only where asked; with ``semantic_only``, the changes of behaviour alone
+    (wording left out)."""
+    if backend not in modes.BACKENDS:
+        raise ChangelogError(f"--backend {backend}: use one of {', '.join(modes.BACKENDS)}")
     if len(table.described) < 2:
         raise ChangelogError("the table describes fewer than two torch releases (see its _releases.toml)")
     if mode != "all" and not modes.is_mode(mode):
@@ -355,7 +363,7 @@ def build(table: Table, start: str | None = None, end: str | None = None, semant
                            (devices.REFERENCE, variant_mode)}
                 listed = set().union(*(seen.get(p, set()) for p in parents - {(device, variant_mode)}))
                 own = seen.setdefault((device, variant_mode), set())
-                for fact, before, after, note in _changes(entry, va, vb, device, variant_mode):
+                for fact, before, after, note in _changes(entry, va, vb, device, variant_mode, backend):
                     change = (fact, json.dumps(before, sort_keys=True), json.dumps(after, sort_keys=True))
                     own.add(change)
                     if change in listed or variant_mode not in chosen_modes:
@@ -372,10 +380,12 @@ def build(table: Table, start: str | None = None, end: str | None = None, semant
             recorded = table.releases.mode_recorded
             if other in recorded and Version(release) not in recorded[other]:
                 continue  # the mode was not recorded on this release: the table cannot say how it differs there
+            if other == modes.COMPILE and not table.releases.backend_recorded_on(backend, release):
+                continue
             rows = facts = 0
             for entry in moded:
                 eager, there = _state(entry, Version(release), devices.REFERENCE), \
-                    _state(entry, Version(release), devices.REFERENCE, other)
+                    _state(entry, Version(release), devices.REFERENCE, other, backend)
                 if eager is None or there is None:
                     continue
                 differing = sum(1 for f in set(eager) | set(there) if eager.get(f, ABSENT) != there.get(f, ABSENT))
@@ -544,26 +554,67 @@ def format_json(log: Changelog, detail: bool = True) -> str:
                       indent=1, ensure_ascii=False) + "\n"
 
 
+def _compile_hazards(table: Table, backend: str) -> dict[str, tuple[str, str]]:
+    """Per row with compile blocks that apply under ``backend``: the hazard class of compile mode's difference from
+    eager there (the rows resolved on the newest release the backend was recorded on), and the reason of the worst
+    block in force. Rows whose compile mode agrees with eager are left out."""
+    recorded = table.releases.backend_recorded or {}
+    on = recorded.get(backend) or table.releases.mode_recorded.get(modes.COMPILE) or table.described
+    version = str(on[-1]) if on else "0"
+    rank = {h: k for k, h in enumerate(modes.HAZARDS)}
+    out: dict[str, tuple[str, str]] = {}
+    for entry in table.entries:
+        if not any(b.mode == modes.COMPILE and b.backend in (None, backend) for b in entry.when):
+            continue
+        eager = table.resolve(entry.key, devices.REFERENCE, version)
+        compiled = table.resolve(entry.key, devices.REFERENCE, version, modes.COMPILE, backend)
+        if eager is None or compiled is None:
+            continue
+        hazard = modes.hazard_of(eager.facts, compiled.facts, ABSENT)
+        if hazard is None:
+            continue
+        blocks = [b for b in compiled.blocks.values() if b.mode == modes.COMPILE and b.hazard]
+        worst = min(blocks, key=lambda b: (rank[b.hazard], b.backend is None), default=None)
+        out[entry.key] = (hazard, (worst.reason if worst is not None else None) or "(no reason stated)")
+    return out
+
+
 def compile_safety(table: Table) -> str:
-    """"Is it safe to compile?" from the table (the README's section is this text): per backend, how many compile
-    blocks state each hazard class, and the silent ones, grouped by the reason they share."""
+    """"Is it safe to compile?" from the table (the README's section is this text): per backend, how many rows'
+    compile mode differs from eager in each hazard class, and the silent ones, grouped by the reason they share
+    (for a backend other than the default, the ones it adds)."""
     from .text import shorten as cut
 
-    stated = [(e.key, b) for e in table.entries for b in e.when if b.mode == modes.COMPILE]
-    counts = Counter(b.hazard or "unclassified" for _, b in stated)
-    recorded = table.releases.mode_recorded.get(modes.COMPILE, [])
-    on = ", ".join(str(v) for v in recorded) or "every described release"
-    out = ["| backend | silent | loud | cosmetic | recorded on |", "|---|---|---|---|---|",
-           f"| `{modes.DEFAULT_BACKEND}` | {counts['silent']} | {counts['loud']} | {counts['cosmetic']} | {on} |"]
-    out += [f"| `{b}` | – | – | – | not recorded |" for b in modes.BACKENDS if b != modes.DEFAULT_BACKEND]
-    silent: dict[str, list[str]] = {}
-    for key, block in stated:
-        if block.hazard == "silent":
-            silent.setdefault(block.reason or "(no reason stated)", []).append(key)
-    out += ["", f"The {counts['silent']} silent differences (nothing tells you; most first):", ""]
-    for reason, keys in sorted(silent.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        shown = ", ".join(f"`{k}`" for k in sorted(keys)[:2]) + (f" and {len(keys) - 2} more" if len(keys) > 2 else "")
-        out.append(f"- {cut(reason, 220)} — {probes(len(keys))}: {shown}")
+    recorded = table.releases.backend_recorded or {}
+    compile_on = table.releases.mode_recorded.get(modes.COMPILE, [])
+    out = ["| backend | silent | loud | cosmetic | recorded on |", "|---|---|---|---|---|"]
+    found: dict[str, dict[str, tuple[str, str]]] = {}
+    for backend in modes.BACKENDS:
+        on = recorded.get(backend) or (compile_on if backend == modes.DEFAULT_BACKEND else [])
+        if not on and backend != modes.DEFAULT_BACKEND:
+            out.append(f"| `{backend}` | – | – | – | not recorded |")
+            continue
+        found[backend] = _compile_hazards(table, backend)
+        counts = Counter(h for h, _ in found[backend].values())
+        out.append(f"| `{backend}` | {counts['silent']} | {counts['loud']} | {counts['cosmetic']} | "
+                   f"{', '.join(str(v) for v in on) or 'every described release'} |")
+    out += ["", "Counted in rows (a probe and its parametrizations), resolved on the newest release each backend was "
+                "recorded on.", ""]
+    default = found.get(modes.DEFAULT_BACKEND, {})
+    for backend, rows in found.items():
+        silent: dict[str, list[str]] = {}
+        own = [k for k, (h, _) in rows.items() if h == "silent"
+               and (backend == modes.DEFAULT_BACKEND or default.get(k, ("",))[0] != "silent")]
+        for key in own:
+            silent.setdefault(rows[key][1], []).append(key)
+        if backend == modes.DEFAULT_BACKEND:
+            out += [f"The {len(own)} silent differences under `{backend}` (nothing tells you; most first):", ""]
+        else:
+            out += ["", f"Under `{backend}`, the {len(own)} silent differences it adds to `{modes.DEFAULT_BACKEND}`'s:",
+                    ""]
+        for reason, keys in sorted(silent.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            shown = ", ".join(f"`{k}`" for k in sorted(keys)[:2]) + (f" and {len(keys) - 2} more" if len(keys) > 2 else "")
+            out.append(f"- {cut(reason, 220)} — {probes(len(keys))}: {shown}")
     return "\n".join(out) + "\n"
 
 

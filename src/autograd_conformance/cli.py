@@ -127,7 +127,7 @@ def _cmd_changelog(args: argparse.Namespace) -> int:
     if args.pytorch:
         raise CliError("--pytorch goes with --check-links")
     log = changelog.build(table, args.start, args.end, semantic_only=args.semantic_only, mode=args.mode,
-                          families=args.family, kinds=args.kind)
+                          families=args.family, kinds=args.kind, backend=args.backend)
     if args.format == "html":
         from .html import render_changelog
 
