@@ -324,3 +324,91 @@ def test_torch_autograd_backward_function(obs, device):
     obs.outcome("backward", lambda: torch.autograd.backward(
         [x * 2, x * 3], grad_tensors=[torch.ones(3, device=device), torch.full((3,), 2.0, device=device)]))
     obs.facts_of("x", x, "grad")
+
+
+# Argument forms at their edges (eager: what the call accepts, not what a compiled region does with it).
+@pytest.mark.modes("eager")
+@pytest.mark.parametrize("form", ["dict", "dict-values", "generator"])
+def test_inputs_given_as_a_mapping_or_generator(obs, device, form):
+    """autograd.grad and backward with inputs= given as a dict, its values() or a generator."""
+    x = _leaf(device)
+    make = {"dict": lambda: {"x": x}, "dict-values": lambda: {"x": x}.values(), "generator": lambda: (t for t in [x])}
+    y = (x * 2).sum()
+    grads = obs.outcome("grad", lambda: torch.autograd.grad(y, make[form](), retain_graph=True))
+    if grads is not None:
+        obs.fact("grad.value", [g.tolist() if isinstance(g, torch.Tensor) else type(g).__name__ for g in grads])
+    obs.outcome("backward", lambda: y.backward(inputs=make[form]()))
+    obs.facts_of("x", x, "grad")
+
+
+@pytest.mark.modes("eager")
+def test_deprecated_grad_variables_keyword(obs, device):
+    """torch.autograd.backward(grad_variables=...) (the old name of grad_tensors)."""
+    x = _leaf(device)
+    y = x * 2
+    obs.outcome("backward", lambda: torch.autograd.backward(y, grad_variables=torch.ones_like(y)))
+    obs.facts_of("x", x, "grad")
+
+
+@pytest.mark.modes("eager")
+@pytest.mark.parametrize("output", ["leaf", "non-leaf"])
+def test_grad_of_a_tensor_with_respect_to_itself(obs, device, output):
+    """autograd.grad(t, t) with an explicit gradient: the gradient itself, for a leaf and for a non-leaf."""
+    x = _leaf(device)
+    t = x if output == "leaf" else x * 2
+    grads = obs.outcome("grad", lambda: torch.autograd.grad(t, t, torch.full_like(t, 3.0)))
+    if grads is not None:
+        obs.fact("grad.value", grads[0].tolist())
+
+
+@pytest.mark.modes("eager")
+def test_grad_with_respect_to_a_zero_dim_intermediate(obs, device):
+    """The gradient with respect to a 0-d intermediate, and through it to the leaf."""
+    x = _leaf(device)
+    s = (x * x).sum()
+    y = s * 3 + s ** 2
+    grads = obs.outcome("grad", lambda: torch.autograd.grad(y, [s, x]))
+    if grads is not None:
+        obs.fact("grad.value", [g.tolist() for g in grads])
+        obs.fact("grad.shape", list(grads[0].shape))
+
+
+@pytest.mark.modes("eager")
+@pytest.mark.parametrize("gradient", [
+    pytest.param(2.0, id="python-float"), pytest.param([1.0, 1.0, 1.0], id="list"), pytest.param(1, id="python-int"),
+    pytest.param("tensor-int", id="integer-tensor"), pytest.param("tensor-bool", id="bool-tensor"),
+])
+def test_gradient_that_is_not_a_float_tensor(obs, device, gradient):
+    """backward(gradient=...) given a Python number, a list, or an integer or bool tensor."""
+    x = _leaf(device)
+    y = x * 2
+    if gradient == "tensor-int":
+        gradient = torch.ones(3, dtype=torch.int64, device=device)
+    elif gradient == "tensor-bool":
+        gradient = torch.ones(3, dtype=torch.bool, device=device)
+    obs.outcome("backward", lambda: y.backward(gradient))
+    obs.facts_of("x", x, "grad")
+
+
+@pytest.mark.modes("eager")
+def test_second_backward_from_another_thread_without_retain_graph(obs, device):
+    """One thread runs backward on a graph, then another thread runs it again without retain_graph."""
+    import threading
+
+    x = _leaf(device)
+    y = (x * x).sum()
+    raised = []
+
+    def run():
+        try:
+            y.backward()
+            raised.append("no error")
+        except RuntimeError as exc:
+            raised.append(type(exc).__name__)
+
+    for _ in range(2):
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join()
+    obs.fact("threads.value", raised)
+    obs.facts_of("x", x, "grad")

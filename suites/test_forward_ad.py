@@ -742,3 +742,45 @@ def test_tangent_under_grad_mode(obs, device, mode):
         _tangent(obs, "tangent", mode(lambda: fwAD.unpack_dual(dual.sin()).tangent))
         _tangent(obs, "inner_tangent",
                  mode(lambda: fwAD.unpack_dual(fwAD.make_dual(_primal(device), ones).sin()).tangent))
+
+
+@pytest.mark.parametrize("primal", ["leaf-requiring-grad", "plain", "non-leaf"])
+def test_dual_tensor_leafness(obs, device, primal):
+    """make_dual of a leaf requiring grad, a plain tensor or a non-leaf: the dual's leafness, grad and grad_fn."""
+    x = torch.ones(2, dtype=torch.float64, device=device, requires_grad=primal != "plain")
+    p = x * 2 if primal == "non-leaf" else x
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(p, torch.ones_like(p))
+        obs.facts_of("dual", dual, "is_leaf", "requires_grad", "grad_fn")
+        obs.fact("dual_is_primal.same", dual is p)
+        obs.facts_of("primal", fwAD.unpack_dual(dual).primal, "is_leaf", "requires_grad", "grad_fn")
+
+
+@pytest.mark.parametrize("op", [
+    pytest.param(lambda d: d.index_reduce_(0, torch.tensor([0, 0], device=d.device),
+                                           torch.ones(2, dtype=d.dtype, device=d.device), "prod"), id="index_reduce_"),
+    pytest.param(lambda d: d.igamma_(torch.ones(2, dtype=d.dtype, device=d.device)), id="igamma_"),
+    pytest.param(lambda d: d.cumprod_(0), id="cumprod_"),
+])
+def test_inplace_op_without_forward_formula(obs, device, op):
+    """An in-place op on a dual tensor where torch may lack the forward formula: the error, and the tangent left."""
+    with fwAD.dual_level():
+        d = fwAD.make_dual(torch.tensor([0.5, 0.25], dtype=torch.float64, device=device),
+                           torch.ones(2, dtype=torch.float64, device=device)) * 1
+        obs.outcome("op", lambda: op(d))
+        unpacked = fwAD.unpack_dual(d)
+        obs.tensor("primal", unpacked.primal)
+        obs.tensor("tangent", unpacked.tangent)
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_autograd_functional_jvp_values(obs, device, strict):
+    """autograd.functional.jvp: the output and the Jacobian-vector product, and strict mode on an output independent of the input."""
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, device=device)
+    v = torch.tensor([0.5, -1.0], dtype=torch.float64, device=device)
+    result = obs.outcome("jvp", lambda: torch.autograd.functional.jvp(lambda t: t ** 3 + t.sin(), x, v, strict=strict))
+    if result is not None:
+        obs.tensor("out", result[0])
+        obs.tensor("jvp", result[1])
+    obs.outcome("jvp_independent", lambda: torch.autograd.functional.jvp(lambda t: torch.ones_like(t) * 2, x, v,
+                                                                          strict=strict))

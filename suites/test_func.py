@@ -659,3 +659,29 @@ def test_linearize(obs, device, tangents):
     result = obs.outcome("jvp_fn", lambda: jvp_fn(*tangents(device)))
     if result is not None:
         obs.tensor("jvp", result)
+
+
+@pytest.mark.parametrize("call", ["requires_grad_", "retain_grad", "requires_grad-setter", "backward-hook"])
+@pytest.mark.parametrize("transform", ["grad", "vmap"])
+def test_autograd_state_calls_inside_a_transform(obs, device, call, transform):
+    """requires_grad_(), retain_grad(), setting requires_grad or register_hook on a tensor inside grad or vmap."""
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, device=device)
+
+    def fn(t):
+        y = t * 2
+        if call == "requires_grad_":
+            y.requires_grad_()
+        elif call == "retain_grad":
+            y.retain_grad()
+        elif call == "requires_grad-setter":
+            y.requires_grad = True
+        else:
+            y.register_hook(lambda g: g)
+        return (y * y).sum()
+
+    if transform == "grad":
+        result = obs.outcome("transform", lambda: torch.func.grad(fn)(x))
+    else:
+        result = obs.outcome("transform", lambda: torch.func.vmap(fn)(x.reshape(2, 1)))
+    if result is not None:
+        obs.tensor("result", result)

@@ -1188,3 +1188,37 @@ def test_no_materialize_backward_returns_none(obs, device, use):
     obs.outcome("backward", lambda: outs[use].sum().backward())
     obs.fact("grad_is_none.calls", NoMaterializeReturnsNone.seen)
     obs.facts_of("x", x, "grad")
+
+
+# Corners of the Function protocol (eager: the calls themselves, not a compiled region).
+@pytest.mark.modes("eager")
+@pytest.mark.parametrize("returned", [
+    pytest.param(lambda g: (g, g, None), id="one-trailing-None"),
+    pytest.param(lambda g: (g, g, None, None), id="two-trailing-None"),
+    pytest.param(lambda g: (g, g, g.clone()), id="trailing-tensor"),
+    pytest.param(lambda g: [g, g], id="a-list"),
+    pytest.param(lambda g: g, id="a-bare-tensor-for-two-inputs"),
+])
+def test_backward_returns_extra_trailing_values(obs, device, returned):
+    """backward returning trailing None (or a tensor) beyond its inputs, a list, or a bare tensor for two inputs."""
+    x, y = _leaf(device), _leaf(device)
+    out = _grad_fn_returning(returned).apply(x, y)
+    obs.outcome("backward", lambda: out.sum().backward())
+    obs.facts_of("x", x, "grad")
+    obs.facts_of("y", y, "grad")
+
+
+@pytest.mark.modes("eager")
+def test_calling_forward_directly(obs, device):
+    """Square.forward(ctx, x) called directly, not through apply: the output has no custom node."""
+    x = _leaf(device)
+
+    class Ctx:
+        def save_for_backward(self, *tensors):
+            self.saved = tensors
+
+    out = obs.outcome("forward", lambda: Square.forward(Ctx(), x))
+    if out is not None:
+        obs.facts_of("out", out)
+        obs.tensor("out", out)
+    obs.outcome("forward_without_ctx", lambda: Square.forward(x))

@@ -215,3 +215,33 @@ GRAPH_API = [
 def test_graph_api_present(obs, name):
     """Which torch.autograd.graph names exist (an API appearing or disappearing is a behaviour change)."""
     obs.fact("api.present", hasattr(torch.autograd.graph, name))
+
+
+def _address_free(text):
+    import re
+
+    return re.sub(r"0x[0-9a-fA-F]+", "0x<address>", text)
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda d: torch.ones(2, device=d, requires_grad=True), id="leaf-requiring-grad"),
+    pytest.param(lambda d: torch.ones(2, device=d, requires_grad=True) * 2, id="mul-output"),
+    pytest.param(lambda d: (torch.ones(2, device=d, requires_grad=True) * 2).sum(), id="sum-output"),
+    pytest.param(lambda d: torch.ones(2, device=d, requires_grad=True)[0], id="select-view"),
+    pytest.param(lambda d: torch.ones(2, device=d, requires_grad=True).detach(), id="detached"),
+])
+def test_tensor_repr(obs, device, make):
+    """repr() of a tensor shows requires_grad=True for a leaf and grad_fn=<Node> for a non-leaf."""
+    t = make(device)
+    obs.fact("repr.value", _address_free(repr(t)).replace(f", device='{device}'", ""))
+
+
+def test_node_repr(obs, device):
+    """repr() and name() of a grad_fn node, of its next functions and of AccumulateGrad."""
+    x = torch.ones(2, device=device, requires_grad=True)
+    node = (x * 2).sum().grad_fn
+    obs.fact("node_repr.value", _address_free(repr(node)))
+    obs.fact("node_name.value", node.name())
+    nxt = node.next_functions[0][0]
+    obs.fact("next_repr.value", _address_free(repr(nxt)))
+    obs.fact("accumulate_grad_repr.value", _address_free(repr(nxt.next_functions[0][0])))

@@ -883,3 +883,43 @@ def test_inplace_on_leaf_under_grad_mode(obs, device, mode, target):
 
     mode(body)
     obs.facts_of("x", x, "version", "is_leaf", "requires_grad", "grad_fn", "is_inference")
+
+
+# Corners of views of plain tensors and in-place ops on views (eager).
+@pytest.mark.modes("eager")
+def test_requires_grad_on_a_view_of_a_plain_tensor(obs, device):
+    """requires_grad_() on a view of a tensor that does not require grad: allowed or refused, and what backward reaches."""
+    base = torch.ones(4, device=device)
+    view = base[1:3]
+    obs.outcome("requires_grad_", lambda: view.requires_grad_())
+    obs.facts_of("view", view, "is_leaf", "requires_grad", "grad_fn")
+    obs.facts_of("base", base, "requires_grad")
+    obs.outcome("backward", lambda: (view * 2).sum().backward())
+    obs.facts_of("view", view, "grad")
+
+
+@pytest.mark.modes("eager")
+def test_squeeze_in_place_on_a_view(obs, device):
+    """squeeze_() on a view of a non-leaf changes the view's shape and records a view grad_fn."""
+    x = torch.ones(1, 3, device=device, requires_grad=True)
+    base = x * 2
+    view = base[:, :]
+    obs.outcome("squeeze_", lambda: view.squeeze_(0))
+    obs.facts_of("view", view, "shape", "grad_fn", "version")
+    obs.outcome("backward", lambda: (view * torch.tensor([1.0, 2.0, 3.0], device=device)).sum().backward())
+    obs.facts_of("x", x, "grad")
+
+
+@pytest.mark.modes("eager")
+def test_index_put_accumulate_on_a_non_leaf(obs, device):
+    """index_put_(accumulate=True) on a non-leaf with repeated indices: the values and the gradients of both inputs."""
+    x = torch.ones(4, device=device, requires_grad=True)
+    v = torch.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = x * 1
+    idx = torch.tensor([0, 0, 2], device=device)
+    obs.outcome("index_put_", lambda: y.index_put_((idx,), v * 1, accumulate=True))
+    obs.tensor("y", y)
+    obs.facts_of("y", y, "grad_fn", "version")
+    obs.outcome("backward", lambda: (y * torch.arange(1.0, 5.0, device=device)).sum().backward())
+    obs.facts_of("x", x, "grad")
+    obs.facts_of("v", v, "grad")

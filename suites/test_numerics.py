@@ -98,7 +98,13 @@ _EMPTY_BATCH_NORM = ("x = torch.zeros(0, 5, 5, dtype=torch.float64)\n"
 CRASHES = {("nn.functional.pdist", "empty sample 0"): (
     "torch.nn.functional.pdist(torch.zeros(0, 1, dtype=torch.float64, requires_grad=True)).sum().backward()"),
     ("native_batch_norm", "empty sample 0"): _EMPTY_BATCH_NORM.format("native_batch_norm"),
-    ("_native_batch_norm_legit", "empty sample 0"): _EMPTY_BATCH_NORM.format("_native_batch_norm_legit")}
+    ("_native_batch_norm_legit", "empty sample 0"): _EMPTY_BATCH_NORM.format("_native_batch_norm_legit"),
+    # Hooking a view whose base changed in place, before anything read the view's regenerated grad_fn.
+    ("Tensor.register_hook", "view of a base changed in place"): (
+        "x = torch.ones(4, requires_grad=True)\nbase = x * 1\nview = base[1:3]\nbase.mul_(5)\n"
+        "view.register_hook(lambda g: None)\n(view * 2).sum().backward()"),
+    # Deleting a leaf's grad_dtype (an attribute added in 2.13): an AttributeError where it does not exist.
+    ("Tensor.grad_dtype", "del"): "x = torch.ones(2, requires_grad=True)\ndel x.grad_dtype\nx.grad_dtype"}
 
 
 def _forward_works(op, sample):

@@ -1,4 +1,5 @@
-"""Gradient values (float64) at ordinary points and where a convention decides the answer: kinks, ties, NaN, 0."""
+"""Gradient values (float64) at ordinary points and where a convention decides the answer: kinks, ties, NaN, 0;
+and forward and gradient values in bfloat16 and float16, where a fused or reordered computation rounds otherwise."""
 
 import math
 
@@ -7,6 +8,8 @@ import torch
 import torch.nn.functional as F
 
 INF, NAN = math.inf, math.nan
+
+pytestmark = pytest.mark.modes("eager", "compile")
 
 
 def t(values, device, requires_grad=True):
@@ -144,3 +147,69 @@ def test_cross_entropy_with_label_smoothing(obs, device):
     logits = t([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]], device)
     F.cross_entropy(logits, torch.tensor([2, 0], device=device), label_smoothing=0.1).backward()
     obs.facts_of("logits", logits, "grad")
+
+
+# (op of one input in a low-precision dtype): reductions, normalizations and fused activations, where the order
+# and width of intermediate arithmetic decide the last bits of a bfloat16 or float16 result.
+LOW_PRECISION_OPS = [
+    pytest.param(lambda x: x.sum(dim=1), id="sum"),
+    pytest.param(lambda x: x.mean(dim=1), id="mean"),
+    pytest.param(lambda x: x.var(dim=1), id="var"),
+    pytest.param(lambda x: x.cumsum(dim=1), id="cumsum"),
+    pytest.param(lambda x: F.softmax(x, dim=1), id="softmax"),
+    pytest.param(lambda x: F.log_softmax(x, dim=1), id="log_softmax"),
+    pytest.param(lambda x: F.layer_norm(x, x.shape[1:]), id="layer_norm"),
+    pytest.param(lambda x: x @ x.t(), id="matmul"),
+    pytest.param(F.gelu, id="gelu"),
+    pytest.param(F.silu, id="silu"),
+    pytest.param(torch.exp, id="exp"),
+    pytest.param(torch.sigmoid, id="sigmoid"),
+    pytest.param(lambda x: torch.tanh(x) * x.sin(), id="tanh-times-sin"),
+    pytest.param(lambda x: F.mse_loss(x, x.flip(1).detach()), id="mse_loss"),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+@pytest.mark.parametrize("op", LOW_PRECISION_OPS)
+def test_low_precision_values(obs, device, op, dtype):
+    """The forward value and x.grad of a reduction, normalization or activation computed in bfloat16 or float16."""
+    x = torch.linspace(-3.0, 3.0, 48, dtype=torch.float64, device=device).reshape(3, 16).sin().mul(2.5)
+    x = x.to(dtype).requires_grad_()
+    try:
+        out = op(x)
+    except RuntimeError as exc:  # a kernel this release has no low-precision CPU version of
+        obs.fact("forward.raises", type(exc).__name__)
+        obs.fact("forward.message", str(exc))
+        return
+    obs.tensor("out", out)
+    obs.outcome("backward", lambda: out.backward(torch.linspace(0.5, 1.5, out.numel(), dtype=torch.float64,
+                                                                device=device).reshape(out.shape).to(dtype)))
+    obs.facts_of("x", x, "grad")
+
+
+# (expression, input values): compositions whose gradient at a point follows from the parts' conventions.
+COMPOSITE = [
+    pytest.param(lambda x: (x > 0).float() * x, [-1.0, 0.0, 2.0], id="bool-mask-cast-back-times-x"),
+    pytest.param(lambda x: (x > 0).to(x.dtype), [-1.0, 2.0], id="bool-result-cast-back"),
+    pytest.param(lambda x: x.clamp(min=0).sqrt(), [-1.0, 0.0, 4.0], id="clamp-min-0-then-sqrt"),
+    pytest.param(lambda x: x * torch.log(x), [0.0, 1.0], id="x-times-log-x-at-zero"),
+    pytest.param(lambda x: torch.sign(x) * x, [-2.0, 0.0, 2.0], id="sign-times-x"),
+    pytest.param(lambda x: torch.trace(x.reshape(2, 3)), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], id="trace-non-square"),
+    pytest.param(lambda x: (x * 1).asinh_(), [0.0, 1.0], id="asinh_-in-place"),
+    pytest.param(lambda x: (x * 1).acosh_(), [1.0, 2.0], id="acosh_-in-place-at-one"),
+    pytest.param(lambda x: (x * 1).atanh_(), [0.0, 0.5], id="atanh_-in-place"),
+    pytest.param(lambda x: torch.where(x != 0, 1 / x, x), [0.0, 2.0], id="where-reciprocal-at-zero"),
+    pytest.param(lambda x: x.abs().pow(1.5), [0.0, -1.0], id="abs-pow-1.5-at-zero"),
+]
+
+
+@pytest.mark.modes("eager")
+@pytest.mark.parametrize("op, values", COMPOSITE)
+def test_gradient_of_a_composite_expression(obs, device, op, values):
+    """The forward value and x.grad of a composition at the point where one part's convention decides it."""
+    x = t(values, device)
+    out = obs.outcome("forward", lambda: op(x))
+    obs.tensor("out", out)
+    if out is not None:
+        obs.outcome("backward", lambda: out.sum().backward())
+    obs.facts_of("x", x, "grad")

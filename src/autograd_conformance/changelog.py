@@ -112,7 +112,7 @@ def timeline(table: Table, probe_id: str, device: str, mode: str = modes.REFEREN
 
 #: Families whose probes exist per entry of torch's OpInfo database: a probe that appears or goes there is the
 #: test database's bookkeeping (an entry or a variant added), not an API of torch's.
-OPINFO_FAMILIES = ("numerics", "ops")
+OPINFO_FAMILIES = ("numerics", "ops", "value_pins")
 
 #: What a change is about, for a reader choosing what to read (``--kind``), most consequential first.
 TOPICS = {"values": "gradient and output values, checks that hold or fail",
@@ -128,7 +128,7 @@ def topic(family: str, fact: str) -> str:
     if fact == PROBE_EXISTS:
         return "test-database" if family in OPINFO_FAMILIES else "api"
     attr = fact.rsplit(".", 1)[-1]
-    if attr == "declared" or fact.split(".", 1)[0] == "claims":
+    if attr == "declared" or fact.split(".", 1)[0] in ("claims", "sample"):
         return "test-database"
     if is_wording(kind_of(fact, default=SEMANTIC)):
         return "messages"
