@@ -65,6 +65,11 @@ class Product(nn.Module):
         return a * b + a
 
 
+# Python names a function by its module in some errors ("<module>.Product.forward() argument after ** must be a
+# mapping"): the same name whether the suite is imported from a checkout or from the installed package.
+Product.forward.__module__ = "test_module_hooks"
+
+
 class Scale(nn.Module):
     """A tensor and two non-tensor arguments."""
 
