@@ -264,3 +264,29 @@ def _torch_version() -> str:
 ])
 def test_hazard_of_a_modes_difference(eager, compiled, hazard):
     assert modes.hazard_of(eager, compiled, "ABSENT") == hazard
+
+
+WARNING_PROBES = '''
+import pytest
+import torch
+
+pytestmark = pytest.mark.modes("eager", "compile")
+
+
+def test_copy(obs):
+    """torch.tensor of a tensor warns once per call."""
+    x = torch.ones(2)
+    obs.outcome("copy", lambda: torch.tensor(x) * 2)
+'''
+
+
+def test_a_compiled_outcome_records_each_warning_once(project):
+    """Dynamo and AOTAutograd both trace the region, so the code's warning is raised twice while compiling (and
+    once when the compiled code comes from a cache): compile mode records it once, as eager does."""
+    project.probes(WARNING_PROBES)
+    project.table("")
+    result = project.run_subprocess("--ac-modes=eager,compile", "--ac-record")
+    assert result.ret == 0, result.stdout.str()
+    observed = {p["id"]: p["observation"] for p in project.report(run_name("compile", kind="record"))["probes"]}
+    eager, compiled = observed["fam/test_copy"], observed["fam/test_copy[compile]"]
+    assert len(compiled["copy.warns"]) == 1 and compiled["copy.warns"] == eager["copy.warns"]

@@ -73,8 +73,24 @@ class CompiledObservation(Observation):
 
     @_eager
     def outcome(self, name: str, action: Callable[[], Any], warns: bool = True) -> Any:
-        """As ``Observation.outcome``, with ``action`` run under ``torch.compile``."""
-        return Observation.outcome(self, name, torch.compile(action, backend=self.backend), warns)
+        """As ``Observation.outcome``, with ``action`` run under ``torch.compile``. Its warnings are recorded
+        once each: tracing the region again (AOTAutograd traces what dynamo traced) repeats a warning the code
+        raises, and a compile served from the cache of an earlier run does not, so how many times it shows is
+        the cache's state, not torch's behaviour; notes the compiler gives only while it compiles
+        (``COMPILER_NOTES``) are left out for the same reason."""
+        result = Observation.outcome(self, name, torch.compile(action, backend=self.backend), warns)
+        said = self.facts.get(f"{name}.warns")
+        if said is not None:
+            kept = [w for w in dict.fromkeys(said) if not w.startswith(COMPILER_NOTES)]
+            if kept:
+                self.facts[f"{name}.warns"] = kept
+            else:
+                del self.facts[f"{name}.warns"]
+        return result
+
+
+#: Warnings the compiler gives while it compiles a region, and not when the compiled code comes from its cache.
+COMPILER_NOTES = ("UserWarning: Torchinductor does not support code generation for complex operators",)
 
 
 def _dispatch_keys() -> tuple[frozenset[Any], frozenset[Any]]:
