@@ -35,16 +35,6 @@ LOW_PRECISION = {torch.float32: (1e-4, 1e-5), torch.bfloat16: (1.6e-2, 1e-2), to
 LOW_NAMES = tuple(str(dtype).removeprefix("torch.") for dtype in LOW_PRECISION)
 
 
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    return []
-
-
 def _describe(sample):
     """A sample as a reader identifies it: input shape and strides, other tensors' shapes, the kwargs."""
     def one(value):
@@ -110,7 +100,7 @@ CRASHES = {("nn.functional.pdist", "empty sample 0"): (
 def _forward_works(op, sample):
     try:
         fn, inputs = _recompose(op, sample)
-        return _tensors(fn(*inputs))
+        return opdb.tensors(fn(*inputs))
     except Exception:  # noqa: BLE001 - a variant the op does not accept: nothing to check
         return None
 
@@ -169,7 +159,7 @@ def _worst(fn, inputs):
 
 
 def _flat_out(out):
-    tensors = [t for t in _tensors(out) if t.is_floating_point() or t.is_complex()]
+    tensors = [t for t in opdb.tensors(out) if t.is_floating_point() or t.is_complex()]
     return torch.cat([torch.view_as_real(t.resolve_conj()).reshape(-1) if t.is_complex() else t.reshape(-1) for t in tensors])
 
 

@@ -33,16 +33,6 @@ CLAIMS = ("supports_autograd", "supports_forward_ad", "supports_fwgrad_bwgrad", 
 
 
 
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    return []
-
-
 #: Float64 samples fingerprinted per op (the first in full, the others summarised).
 SAMPLES = 3
 
@@ -68,11 +58,11 @@ def _total(outputs):
 def _summary(op, sample):
     """One sample's fingerprint in a line: the outputs' grad_fn names, then what backward does."""
     try:
-        outputs = _tensors(op(sample.input, *sample.args, **sample.kwargs))
+        outputs = opdb.tensors(op(sample.input, *sample.args, **sample.kwargs))
     except Exception as exc:  # noqa: BLE001 - the summary names what the forward raised
         return f"forward raises {type(exc).__name__}"
     calls = ",".join(type(t.grad_fn).__name__ if t.grad_fn is not None else "None" for t in outputs)
-    inputs = [t for t in _tensors([sample.input, sample.args, sample.kwargs]) if t.requires_grad]
+    inputs = [t for t in opdb.tensors([sample.input, sample.args, sample.kwargs]) if t.requires_grad]
     differentiable = _differentiable(outputs)
     if not (differentiable and inputs):
         return f"{calls} | no backward"
@@ -92,9 +82,9 @@ def test_op(obs, op_id):
     sample = obs.outcome("sample", lambda: _first_sample(op), warns=False)
     if sample is None:
         return
-    inputs = [t for t in _tensors([sample.input, sample.args, sample.kwargs]) if t.requires_grad]
+    inputs = [t for t in opdb.tensors([sample.input, sample.args, sample.kwargs]) if t.requires_grad]
     out = obs.outcome("forward", lambda: op(sample.input, *sample.args, **sample.kwargs), warns=False)
-    outputs = _tensors(out)
+    outputs = opdb.tensors(out)
     if not outputs:
         return
     obs.fact("outputs.calls", [type(t.grad_fn).__name__ if t.grad_fn is not None else "None" for t in outputs])
@@ -117,7 +107,7 @@ def test_op(obs, op_id):
             with fwAD.dual_level():
                 dual = fwAD.make_dual(sample.input.detach(), torch.ones_like(sample.input))
                 result = op(dual, *sample.args, **sample.kwargs)
-                return [fwAD.unpack_dual(t).tangent is not None for t in _tensors(result)]
+                return [fwAD.unpack_dual(t).tangent is not None for t in opdb.tensors(result)]
         obs.outcome("jvp", jvp, warns=False)
         if differentiable:
             over = obs.outcome("fwd_over_rev", lambda: _forward_over_reverse(op, sample), warns=False)
@@ -133,7 +123,7 @@ def test_op(obs, op_id):
 
 def _double_backward(op, sample, inputs):
     """Grad of grad: 'works', or 'first derivative has no graph' when the gradient does not require grad."""
-    outputs = _differentiable(_tensors(op(sample.input, *sample.args, **sample.kwargs)))
+    outputs = _differentiable(opdb.tensors(op(sample.input, *sample.args, **sample.kwargs)))
     grads = torch.autograd.grad(_total(outputs), inputs, allow_unused=True, create_graph=True)
     live = [g for g in grads if g is not None and g.requires_grad]
     if not live:
@@ -147,7 +137,7 @@ def _forward_over_reverse(op, sample):
     x = sample.input.detach().requires_grad_(True)
     with fwAD.dual_level():
         dual = fwAD.make_dual(x, torch.ones_like(x))
-        outputs = _differentiable(_tensors(op(dual, *sample.args, **sample.kwargs)))
+        outputs = _differentiable(opdb.tensors(op(dual, *sample.args, **sample.kwargs)))
         if not outputs:
             return "no differentiable output"
         (grad,) = torch.autograd.grad(_total(outputs), x, allow_unused=True, create_graph=True)

@@ -73,16 +73,6 @@ UNSUITED = {"linalg.tensorinv": "no: our values make its matrix ill-conditioned"
             "nn.functional.multi_head_attention_forward": "no: a random op (its sample trains with dropout)"}
 
 
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
-    if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
-    return []
-
-
 def _describe(sample):
     def one(value):
         if isinstance(value, torch.Tensor):
@@ -121,11 +111,11 @@ def _summary(t):
 
 
 def _call(op, sample):
-    inputs = [t for t in _tensors([sample.input, list(sample.args), sample.kwargs]) if t.requires_grad]
+    inputs = [t for t in opdb.tensors([sample.input, list(sample.args), sample.kwargs]) if t.requires_grad]
     out = op.gradcheck_wrapper(op.get_op(), sample.input, *sample.args, **sample.kwargs)
     if sample.output_process_fn_grad is not None:
         out = sample.output_process_fn_grad(out)
-    return inputs, _tensors(out)
+    return inputs, opdb.tensors(out)
 
 
 @pytest.mark.parametrize("op_id", OP_IDS, ids=OP_IDS)
@@ -152,7 +142,7 @@ def test_value_pin(obs, op_id):
         obs.fact("pinned.value", "no: a random op (its values are the generator's draws)")
         return
     obs.fact("sample.value", _describe(first))
-    held = _tensors([first.input, list(first.args), first.kwargs])
+    held = opdb.tensors([first.input, list(first.args), first.kwargs])
     if any(not (t.is_floating_point() or t.is_complex()) for t in held) or any(t.is_complex() for t in held) or \
             any(t.layout != torch.strided for t in held):
         obs.fact("pinned.value", "no: the sample holds integer, complex or sparse tensors")

@@ -554,13 +554,10 @@ def format_json(log: Changelog, detail: bool = True) -> str:
                       indent=1, ensure_ascii=False) + "\n"
 
 
-def _compile_hazards(table: Table, backend: str) -> dict[str, tuple[str, str]]:
+def _compile_hazards(table: Table, backend: str, version: str) -> dict[str, tuple[str, str]]:
     """Per row with compile blocks that apply under ``backend``: the hazard class of compile mode's difference from
-    eager there (the rows resolved on the newest release the backend was recorded on), and the reason of the worst
-    block in force. Rows whose compile mode agrees with eager are left out."""
-    recorded = table.releases.backend_recorded or {}
-    on = recorded.get(backend) or table.releases.mode_recorded.get(modes.COMPILE) or table.described
-    version = str(on[-1]) if on else "0"
+    eager there (the rows resolved on ``version``), and the reason of the worst block in force. Rows whose compile
+    mode agrees with eager are left out."""
     rank = {h: k for k, h in enumerate(modes.HAZARDS)}
     out: dict[str, tuple[str, str]] = {}
     for entry in table.entries:
@@ -594,7 +591,8 @@ def compile_safety(table: Table) -> str:
         if not on and backend != modes.DEFAULT_BACKEND:
             out.append(f"| `{backend}` | – | – | – | not recorded |")
             continue
-        found[backend] = _compile_hazards(table, backend)
+        newest = (on or table.described)[-1:]  # resolved on the newest release the backend was recorded on
+        found[backend] = _compile_hazards(table, backend, str(newest[0]) if newest else "0")
         counts = Counter(h for h, _ in found[backend].values())
         out.append(f"| `{backend}` | {counts['silent']} | {counts['loud']} | {counts['cosmetic']} | "
                    f"{', '.join(str(v) for v in on) or 'every described release'} |")

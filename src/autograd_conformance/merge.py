@@ -298,31 +298,26 @@ def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, d
     # Blocks of variants no run observed (compile blocks, when only eager runs are recorded) are kept as they are.
     owned = [b for b in blocks.values() if _block_variant(b) in observed_variants]
     new_slots: set[tuple[str | None, ...]] = set()
+    # The id its eager twin has (probe_id is the first observation's, which may be a compile-mode probe's).
+    eager_id = without_mode(probe_id, entries[0][1].mode)
     for name, observed in sorted(per_fact.items()):
         for block in owned:
             block.pop(name, None)
         if REFERENCE not in observed_variants:
             # Runs of other variants only (compile mode under a backend, a device): the row's base and the other
             # variants' blocks stay; the observed variants' blocks state how they differ from their parents.
-            for condition, value in _variant_blocks(observed, _parents(observed, probe_id, name, tables, entries)):
-                slot = _slot(condition)
-                if slot not in blocks:
-                    blocks[slot] = {**condition, **notes.get(slot, {"reason": _recorded_reason(condition, versions)})}
-                    new_slots.add(slot)
-                    summary.blocks_written += 1
-                blocks[slot][name] = dict(ABSENT) if value == ABSENT else value
-            summary.facts_written += 1
-            continue
-        base, conditioned = _desired_blocks(observed)
-        inherited = any(
-            e.key != key and (name in e.base.facts or any(name in b.facts for b in e.when))
-            for e in tables[first_run.torch_version].matching(probe_id))
-        if base == ABSENT:
-            own.pop(name, None)
-            if inherited:
-                own[name] = dict(ABSENT)
+            conditioned = _variant_blocks(observed, _parents(observed, probe_id, eager_id, name, tables))
         else:
-            own[name] = base
+            base, conditioned = _desired_blocks(observed)
+            inherited = any(
+                e.key != key and (name in e.base.facts or any(name in b.facts for b in e.when))
+                for e in tables[first_run.torch_version].matching(probe_id))
+            if base == ABSENT:
+                own.pop(name, None)
+                if inherited:
+                    own[name] = dict(ABSENT)
+            else:
+                own[name] = base
         summary.facts_written += 1
         for condition, value in conditioned:
             slot = _slot(condition)
@@ -334,7 +329,7 @@ def _rewrite(doc: dict[str, Any], probe_id: str, key: str, per_fact: dict[str, d
     for slot in new_slots:
         block = blocks[slot]
         if "mode" in block and "hazard" not in block:
-            hazard = _hazard(block, probe_id, tables, entries, per_fact)
+            hazard = _hazard(block, eager_id, tables, entries, per_fact)
             if hazard:
                 block["hazard"] = hazard
     kept = [b for b in blocks.values() if any(n not in (*CONDITION_KEYS, *NOTE_KEYS) for n in b)]
@@ -371,11 +366,10 @@ def _resolved(tables: dict[str, Table], version: Version, probe_id: str, variant
     return resolved.facts
 
 
-def _parents(observed: dict[tuple[Version, Variant], Any], probe_id: str, name: str, tables: dict[str, Table],
-             entries: list[tuple[Run, ProbeResult]]) -> dict[tuple[Version, Variant], Any]:
+def _parents(observed: dict[tuple[Version, Variant], Any], probe_id: str, eager_id: str, name: str,
+             tables: dict[str, Table]) -> dict[tuple[Version, Variant], Any]:
     """Per observed (version, variant), the value of fact ``name`` on its parent variant (``_parent``): what the
-    runs observed there, else what the table resolves for it."""
-    eager_id = without_mode(probe_id, next(p.mode for _, p in entries if p.id == probe_id))
+    runs observed there, else what the table resolves for it (by the eager twin's id where the parent is eager)."""
     out = {}
     for version, variant in observed:
         parent = _parent(variant)
@@ -387,7 +381,7 @@ def _parents(observed: dict[tuple[Version, Variant], Any], probe_id: str, name: 
     return out
 
 
-def _hazard(block: dict[str, Any], probe_id: str, tables: dict[str, Table], entries: list[tuple[Run, ProbeResult]],
+def _hazard(block: dict[str, Any], eager_id: str, tables: dict[str, Table], entries: list[tuple[Run, ProbeResult]],
             per_fact: dict[str, dict[tuple[Version, Variant], Any]]) -> str | None:
     """The hazard class of a new mode block: its facts against eager's on the first release it covers (what the
     runs observed in eager there, else what the table states); None where it states no difference from eager."""
@@ -397,11 +391,10 @@ def _hazard(block: dict[str, Any], probe_id: str, tables: dict[str, Table], entr
     if not covered:
         return None
     version, eager = covered[0], (variant[0], modes.REFERENCE, None)
-    mode = next(p.mode for _, p in entries if p.id == probe_id)
     stated = {n: v for n, v in block.items() if n not in (*CONDITION_KEYS, *NOTE_KEYS)}
     observed = {n: per_fact[n][(version, eager)] for n in stated if (version, eager) in per_fact.get(n, {})}
     if len(observed) < len(stated):  # the rest from the table as it was
-        observed = {**_resolved(tables, version, without_mode(probe_id, mode), eager), **observed}
+        observed = {**_resolved(tables, version, eager_id, eager), **observed}
     facts = {n: observed.get(n, ABSENT) for n in stated}
     return modes.hazard_of(facts, stated, ABSENT)
 

@@ -84,6 +84,19 @@ def op_id(op: Any) -> str:
     return op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
 
 
+def tensors(value: Any) -> list[Any]:
+    """The tensors in an op's arguments or outputs, in order, through nested lists, tuples and dicts."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in tensors(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors(v)]
+    return []
+
+
 def _selected(op: Any) -> bool:
     """The ops the family probes: those that run on CPU in float64."""
     import torch

@@ -232,9 +232,10 @@ class Recorder:
                                                                f"with why torch differs"}
             if self.note.link:
                 target["link"] = self.note.link
-            hazard = modes.hazard_of(eager.facts if eager is not None else expected, writes, ABSENT)
-            if "mode" in variant and hazard:  # how much the mode's difference from eager matters, by the rule
-                target["hazard"] = hazard
+            if "mode" in variant:  # how much the mode's difference from eager matters, by the rule
+                hazard = modes.hazard_of(eager.facts if eager is not None else expected, writes, ABSENT)
+                if hazard:
+                    target["hazard"] = hazard
             own.setdefault(WHEN, []).append(target)
         target.update(writes)
         self._wrote(filename, added=len(writes))
