@@ -19,7 +19,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from . import devices, modes
+from . import devices, modes, opdb
 from .errors import ConformanceError
 from .expectations import Entry, Table
 from .facts import GATE_SEMANTIC, SEMANTIC, fails_gate, is_wording, kind_of
@@ -110,9 +110,6 @@ def timeline(table: Table, probe_id: str, device: str, mode: str = modes.REFEREN
     return changes
 
 
-#: Families whose probes exist per entry of torch's OpInfo database: a probe that appears or goes there is the
-#: test database's bookkeeping (an entry or a variant added), not an API of torch's.
-OPINFO_FAMILIES = ("numerics", "ops", "value_pins")
 
 #: What a change is about, for a reader choosing what to read (``--kind``), most consequential first.
 TOPICS = {"values": "gradient and output values, checks that hold or fail",
@@ -126,7 +123,7 @@ _VALUE_ATTRS = ("grad", "values", "value", "holds", "finite")
 def topic(family: str, fact: str) -> str:
     """The topic of a change of ``fact`` in a probe of ``family`` (one of ``TOPICS``)."""
     if fact == PROBE_EXISTS:
-        return "test-database" if family in OPINFO_FAMILIES else "api"
+        return "test-database" if family in opdb.FAMILIES else "api"
     attr = fact.rsplit(".", 1)[-1]
     if attr == "declared" or fact.split(".", 1)[0] in ("claims", "sample"):
         return "test-database"

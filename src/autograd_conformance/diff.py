@@ -9,6 +9,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from . import opdb
 from .changelog import PROBE_EXISTS
 from .modes import HAZARDS
 from .facts import GATE_SEMANTIC, SEMANTIC, TEXT, fails_gate, is_compared, is_wording, kind_of
@@ -61,7 +62,7 @@ IMPACTS = ("gradient values and semantics", "errors raised or not", "messages an
 def impact(fact: str, family: str) -> int:
     """The ``IMPACTS`` index of a change of ``fact`` in a probe of ``family``."""
     attribute = fact.rsplit(".", 1)[-1]
-    if attribute == "declared" or fact == PROBE_EXISTS and family in ("numerics", "ops"):
+    if attribute == "declared" or fact == PROBE_EXISTS and family in opdb.FAMILIES:
         return 4
     if family == "api" or attribute == "present":
         return 3

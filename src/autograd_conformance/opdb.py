@@ -22,10 +22,14 @@ from typing import Any
 
 from .files import write_atomic
 
+#: Families whose probes exist per entry of the database: a probe that appears or goes there is the test
+#: database's bookkeeping (an entry or a variant added), not an API of torch's.
+FAMILIES = ("numerics", "ops", "value_pins", "sample_variants")
 #: The profiles torch's test utilities register when imported.
 TORCH_PROFILES = ("dev", "debug", "pytorch_ci")
-#: Bumped when the selection of ops (``_selected``) or the id scheme changes, so old cache files are not read.
-SELECTION = 1
+#: Bumped when the selection of ops (``_selected``, ``KINDS``) or the id scheme changes, so old cache files are not
+#: read.
+SELECTION = 2
 
 
 @contextlib.contextmanager
@@ -122,21 +126,34 @@ def _cache_path() -> Path:
     return cache_dir() / f"opinfo-ids-{torch.__version__}-{git}-s{SELECTION}.json"
 
 
-@lru_cache(maxsize=1)
-def op_ids() -> tuple[str, ...]:
-    """The ids of the selected ops, in the database's order: from the cache, else from the database (and then
-    cached; a cache that cannot be written only costs the import next time)."""
+def _is_reduction(op: Any) -> bool:
+    from torch.testing._internal.opinfo.core import ReductionOpInfo
+
+    return isinstance(op, ReductionOpInfo)
+
+
+#: The kinds of selected ops a probe may parametrize over: every one, the reductions (``ReductionOpInfo``: they
+#: take ``dim`` and ``keepdim``), and those with an ``out=`` variant.
+KINDS = {"all": lambda op: True, "reductions": _is_reduction, "out": lambda op: bool(op.supports_out)}
+
+
+@lru_cache(maxsize=None)
+def op_ids(kind: str = "all") -> tuple[str, ...]:
+    """The ids of the selected ops of a kind (``KINDS``), in the database's order: from the cache, else from the
+    database (and then cached; a cache that cannot be written only costs the import next time)."""
     path = _cache_path()
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(cached, list) and all(isinstance(i, str) for i in cached):
-            return tuple(cached)
-    except (OSError, ValueError):
+        if isinstance(cached, dict) and all(isinstance(i, str) for ids in cached.values() for i in ids) \
+                and set(cached) == set(KINDS):
+            return tuple(cached[kind])
+    except (OSError, ValueError, AttributeError):
         pass
-    ids = tuple(op_id(op) for op in load() if _selected(op))
+    selected = [op for op in load() if _selected(op)]
+    ids = {name: [op_id(op) for op in selected if keep(op)] for name, keep in KINDS.items()}
     with contextlib.suppress(OSError):
-        write_atomic(path, json.dumps(list(ids)))
-    return ids
+        write_atomic(path, json.dumps(ids))
+    return tuple(ids[kind])
 
 
 @lru_cache(maxsize=None)
