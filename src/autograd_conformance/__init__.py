@@ -14,7 +14,8 @@ Probe-facing: what probe modules import
     state: known before each probe, checked after it, put back), ``compiled`` (compile mode: a probe run
     under torch.compile, observed by a ``CompiledObservation``), ``dimensions`` (shared dtype and grad-mode
     parametrize lists), ``registry`` (ops with their declared autograd class), ``invariants`` (hypothesis
-    properties inside probes), ``opdb`` (torch's OpInfo database, imported without side effects).
+    properties inside probes), ``opdb`` (torch's OpInfo database, imported without side effects), ``samples``
+    (our fixed values for OpInfo samples and the summaries that pin a tensor's values).
 The table
     ``tablefile`` (TOML documents to and from disk), ``releases`` (torch versions, the releases a table
     describes and the nearest of them), ``keyindex`` (table keys and patterns, and the index that finds the keys
