@@ -62,7 +62,7 @@ def _summary(op, sample):
     except Exception as exc:  # noqa: BLE001 - the summary names what the forward raised
         return f"forward raises {type(exc).__name__}"
     calls = ",".join(type(t.grad_fn).__name__ if t.grad_fn is not None else "None" for t in outputs)
-    inputs = [t for t in opdb.tensors([sample.input, sample.args, sample.kwargs]) if t.requires_grad]
+    inputs = [t for t in opdb.sample_tensors(sample) if t.requires_grad]
     differentiable = _differentiable(outputs)
     if not (differentiable and inputs):
         return f"{calls} | no backward"
@@ -82,7 +82,7 @@ def test_op(obs, op_id):
     sample = obs.outcome("sample", lambda: _first_sample(op), warns=False)
     if sample is None:
         return
-    inputs = [t for t in opdb.tensors([sample.input, sample.args, sample.kwargs]) if t.requires_grad]
+    inputs = [t for t in opdb.sample_tensors(sample) if t.requires_grad]
     out = obs.outcome("forward", lambda: op(sample.input, *sample.args, **sample.kwargs), warns=False)
     outputs = opdb.tensors(out)
     if not outputs:

@@ -106,7 +106,7 @@ def _slots(sample, layout):
     """[(leaf, make)] for every tensor of the sample (unchanged where the layout does not apply), or None where
     it applies to none."""
     slots, placed_any = [], False
-    for t in opdb.tensors([sample.input, list(sample.args), sample.kwargs]):
+    for t in opdb.sample_tensors(sample):
         placed = _placed(layout, t) if t.is_floating_point() else None
         placed_any = placed_any or placed is not None
         leaf, make = placed or (t.detach(), lambda leaf: leaf)
@@ -174,6 +174,13 @@ def _gradcheck(op, sample, slots):
         return False
 
 
+def _unreal(sample):
+    """Why our real values cannot stand in the sample (it holds complex or sparse tensors), or None."""
+    if any(t.is_complex() or t.layout != torch.strided for t in opdb.sample_tensors(sample)):
+        return "no: the sample holds complex or sparse tensors"
+    return None
+
+
 def _ours(sample, op):
     """The sample with our values in each floating tensor, each tensor's sequence starting elsewhere."""
     count = itertools.count()
@@ -188,16 +195,13 @@ def test_layouts(obs, op_id):
     first = samples.first_sample(op)
     if first is None:
         return
-    why = samples.unpinnable(op_id, op)
-    held = opdb.tensors([first.input, list(first.args), first.kwargs])
-    if why is None and any(t.is_complex() or t.layout != torch.strided for t in held):
-        why = "no: the sample holds complex or sparse tensors"
+    why = samples.unpinnable(op_id, op) or _unreal(first)
     if why:
         obs.fact("pinned.value", why)
         return
     sample = _ours(first, op)
     contiguous = [(t.detach().requires_grad_(t.requires_grad), lambda leaf: leaf)
-                  for t in opdb.tensors([sample.input, list(sample.args), sample.kwargs])]
+                  for t in opdb.sample_tensors(sample)]
     try:
         _forward_and_vjp(op, sample, contiguous)
     except Exception as exc:  # noqa: BLE001 - the op refuses our values: that is the pinned fact
@@ -440,30 +444,25 @@ def test_out(obs, op_id):
     first = samples.first_sample(op)
     if first is None:
         return
-    held = opdb.tensors([first.input, list(first.args), first.kwargs])
-    if any(t.is_complex() or t.layout != torch.strided for t in held):
-        obs.fact("pinned.value", "no: the sample holds complex or sparse tensors")
+    why = _unreal(first)
+    if why:
+        obs.fact("pinned.value", why)
         return
     sample = _ours(first, op)
     plain = sample.transform(lambda t: t.detach() if isinstance(t, torch.Tensor) else t)
 
-    def call(s, out):
+    def call(s, **out):
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            return op.op(s.input, *s.args, out=out, **s.kwargs)
-
-    def functional(s):
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            return op.op(s.input, *s.args, **s.kwargs)
+            return op.op(s.input, *s.args, **out, **s.kwargs)
 
     try:
-        expected = functional(plain)
+        expected = call(plain)
         out = _out_like(expected)
     except Exception as exc:  # noqa: BLE001 - the op refuses our values: the pinned fact
         obs.fact("forward.raises", type(exc).__name__)
         return
-    returned = obs.outcome("out", lambda: call(plain, out), warns=False)
+    returned = obs.outcome("out", lambda: call(plain, out=out), warns=False)
     outs = opdb.tensors(out)
     obs.fact("version.value", [t._version for t in outs])
     if returned is None:
@@ -472,15 +471,15 @@ def test_out(obs, op_id):
              and len(opdb.tensors(returned)) == len(outs))
     if samples.unpinnable(op_id, op) is None:
         obs.fact("written.same", _agree(outs, opdb.tensors(expected)))
-    if any(t.requires_grad for t in opdb.tensors([sample.input, list(sample.args), sample.kwargs])):
-        obs.outcome("input_requires_grad", lambda: call(sample, _out_like(expected)), warns=False)
+    if any(t.requires_grad for t in opdb.sample_tensors(sample)):
+        obs.outcome("input_requires_grad", lambda: call(sample, out=_out_like(expected)), warns=False)
         with torch.no_grad():
             under = _out_like(expected)
-            obs.outcome("no_grad", lambda: call(sample, under), warns=False)
+            obs.outcome("no_grad", lambda: call(sample, out=under), warns=False)
         obs.fact("no_grad_out.requires_grad", any(t.requires_grad for t in opdb.tensors(under)))
     leaf = _out_like(expected)
     floating = [t for t in opdb.tensors(leaf) if t.is_floating_point()]
     if floating:
         for t in floating:
             t.requires_grad_()
-        obs.outcome("out_requires_grad", lambda: call(plain, leaf), warns=False)
+        obs.outcome("out_requires_grad", lambda: call(plain, out=leaf), warns=False)

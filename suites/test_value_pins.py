@@ -56,7 +56,7 @@ def test_value_pin(obs, op_id):
         obs.fact("pinned.value", why)
         return
     obs.fact("sample.value", _describe(first))
-    held = opdb.tensors([first.input, list(first.args), first.kwargs])
+    held = opdb.sample_tensors(first)
     if not samples.real_strided(held):
         obs.fact("pinned.value", "no: the sample holds integer, complex or sparse tensors")
         return

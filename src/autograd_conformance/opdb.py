@@ -101,6 +101,11 @@ def tensors(value: Any) -> list[Any]:
     return []
 
 
+def sample_tensors(sample: Any) -> list[Any]:
+    """The tensors an OpInfo sample holds, in order: its input's, its args' and its kwargs'."""
+    return tensors([sample.input, list(sample.args), sample.kwargs])
+
+
 def _selected(op: Any) -> bool:
     """The ops the family probes: those that run on CPU in float64."""
     import torch

@@ -115,7 +115,7 @@ def first_sample(op: Any) -> Any:
 
 def call(op: Any, sample: Any) -> tuple[list[Any], list[Any]]:
     """(the sample's tensors that require grad, the op's output tensors) for one call of the op on the sample."""
-    inputs = [t for t in opdb.tensors([sample.input, list(sample.args), sample.kwargs]) if t.requires_grad]
+    inputs = [t for t in opdb.sample_tensors(sample) if t.requires_grad]
     out = op.gradcheck_wrapper(op.get_op(), sample.input, *sample.args, **sample.kwargs)
     if sample.output_process_fn_grad is not None:
         out = sample.output_process_fn_grad(out)
