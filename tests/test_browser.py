@@ -219,6 +219,8 @@ def test_ten_thousand_probe_report_loads_and_filters(browser, tmp_path):
 
 
 def test_changelog_reads_at_1280_px_and_opens_what_a_link_points_at(browser, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     from autograd_conformance.changelog import build
     from autograd_conformance.expectations import Table
     from autograd_conformance.html import render_changelog
@@ -234,12 +236,12 @@ def test_changelog_reads_at_1280_px_and_opens_what_a_link_points_at(browser, tmp
         assert browser.execute_script("return document.documentElement.scrollWidth") <= width  # no sideways scroll
         first = browser.find_element("css selector", "#biggest a")
         target = first.get_attribute("href").split("#", 1)[1]
-        first.click()
-        assert browser.execute_script(f"return document.getElementById('{target}').open") is True
+        first.click()  # the page opens the target on hashchange, which the browser fires after the click returns
+        WebDriverWait(browser, WAIT).until(lambda b: b.execute_script(f"return document.getElementById('{target}').open"))
         probe = browser.find_element("id", target).find_element("css selector", "ul.probes a")
         timeline = probe.get_attribute("href").split("#", 1)[1]
         probe.click()
-        assert browser.execute_script(f"return document.getElementById('{timeline}').open") is True
+        WebDriverWait(browser, WAIT).until(lambda b: b.execute_script(f"return document.getElementById('{timeline}').open"))
         opened = browser.execute_script("return [...document.querySelectorAll('details')].filter(d => d.open).length")
         browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
         assert browser.execute_script("return document.documentElement.scrollWidth") <= width  # opened too
