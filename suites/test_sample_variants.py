@@ -20,7 +20,6 @@ that goes wrong only there passes every other family. Inputs are the value pins'
   returns, and what happens when an input or the out tensor requires grad.
 """
 
-import itertools
 
 import pytest
 import torch
@@ -129,7 +128,7 @@ def _forward_and_vjp(op, sample, slots):
     differentiable = [o for o in outs if o.requires_grad]
     grads = []
     if wrt and differentiable:
-        grads = torch.autograd.grad(differentiable, wrt, [samples.cotangent(o) for o in differentiable],
+        grads = torch.autograd.grad(differentiable, wrt, samples.cotangents(differentiable),
                                     allow_unused=True)
     return [o.detach() for o in outs], list(grads)
 
@@ -181,13 +180,6 @@ def _unreal(sample):
     return None
 
 
-def _ours(sample, op):
-    """The sample with our values in each floating tensor, each tensor's sequence starting elsewhere."""
-    count = itertools.count()
-    return sample.transform(lambda t: samples.ours(t, op, samples.phase(next(count)), in_domain=True)
-                            if isinstance(t, torch.Tensor) and t.is_floating_point() else t)
-
-
 @pytest.mark.parametrize("op_id", OP_IDS, ids=OP_IDS)
 def test_layouts(obs, op_id):
     """The op on transposed, permuted, channels-last, storage-offset and expanded inputs computes what it computes on the same values laid out contiguously, forward and backward, and passes gradcheck there."""
@@ -199,7 +191,7 @@ def test_layouts(obs, op_id):
     if why:
         obs.fact("pinned.value", why)
         return
-    sample = _ours(first, op)
+    sample = samples.with_ours(first, op, samples.OFF_KINKS, in_domain=True)
     contiguous = [(t.detach().requires_grad_(t.requires_grad), lambda leaf: leaf)
                   for t in opdb.sample_tensors(sample)]
     try:
@@ -261,7 +253,7 @@ def _pin_dims(obs, call, dims, low=-2.0, high=2.0, differentiable=True):
         try:
             outs = opdb.tensors(call(x, **kwargs))
             wrt = [o for o in outs if o.requires_grad]
-            grads = torch.autograd.grad(wrt, x, [samples.cotangent(o) for o in wrt]) if wrt else ()
+            grads = torch.autograd.grad(wrt, x, samples.cotangents(wrt)) if wrt else ()
         except Exception as exc:  # noqa: BLE001 - a dims form the op refuses: the pinned fact
             results[subject] = None
             obs.fact(f"{subject}.raises", type(exc).__name__)
@@ -448,7 +440,7 @@ def test_out(obs, op_id):
     if why:
         obs.fact("pinned.value", why)
         return
-    sample = _ours(first, op)
+    sample = samples.with_ours(first, op, samples.OFF_KINKS, in_domain=True)
     plain = sample.transform(lambda t: t.detach() if isinstance(t, torch.Tensor) else t)
 
     def call(s, **out):

@@ -6,7 +6,11 @@ backward together (a loss's normalisation, a tie-breaking rule, what a reduction
 probes pin the values themselves. The sample's structure (shapes, argument forms, kwargs) comes from OpInfo's
 first float64 sample, but its floating-point values are replaced by a fixed sequence (the golden-ratio sequence,
 scaled into the op's declared domain or [-2, 2]) computed in Python, so the numbers do not depend on torch's random
-generator or on how a release's OpInfo draws them. The cotangent is the same kind of sequence in [-1, 1].
+generator or on how a release's OpInfo draws them. The sample's first tensor starts the sequence at the middle of
+the interval (a kink of many ops, pinned as such); each further tensor starts elsewhere, so a binary op does not
+only see ties (``sub(x, x)`` would pin 0 whatever the order of its operands). Each output's cotangent is the same
+kind of sequence in [-1, 1], started off 0 (a one-element output's cotangent would otherwise be 0 and pin no
+gradient) and elsewhere for each output.
 
 Each tensor is summarised by its element count, its sum and a weighted sum (weights 1 + frac(k * phi), distinct
 per element): a change of any single element by more than the tolerance (rtol 1e-5 of the weighted sum, atol 1e-8)
@@ -60,7 +64,7 @@ def test_value_pin(obs, op_id):
     if not samples.real_strided(held):
         obs.fact("pinned.value", "no: the sample holds integer, complex or sparse tensors")
         return
-    sample = first.transform(lambda t: samples.ours(t, op) if isinstance(t, torch.Tensor) else t)
+    sample = samples.with_ours(first, op, samples.MIDDLE)
     try:
         with torch.random.fork_rng():
             torch.manual_seed(0)
@@ -80,7 +84,7 @@ def test_value_pin(obs, op_id):
     differentiable = [o for o in outs if o.requires_grad]
     if not op.supports_autograd or not inputs or not differentiable:
         return
-    cotangents = [samples.cotangent(o) for o in differentiable]
+    cotangents = samples.cotangents(differentiable)
     try:
         grads = torch.autograd.grad(differentiable, inputs, cotangents, allow_unused=True)
     except Exception as exc:  # noqa: BLE001 - backward refusing our values is the pinned fact

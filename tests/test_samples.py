@@ -23,13 +23,35 @@ def test_sequence_is_fixed_and_starts_where_asked():
 def test_off_kinks_sequence_never_lands_on_a_kink(k):
     """No value of the variants' sequence for a sample's k-th tensor is within 1e-9 of an integer or half-integer
     in [-2, 2]."""
-    values = samples.sequence(20000, -2.0, 2.0, samples.phase(k))
+    values = samples.sequence(20000, -2.0, 2.0, samples.phase(k, samples.OFF_KINKS))
     assert min(abs(v * 2 - round(v * 2)) for v in values) > 1e-9
 
 
 def test_each_tensor_of_a_sample_gets_other_values():
-    firsts = [samples.sequence(1, -2.0, 2.0, samples.phase(k))[0] for k in range(6)]
+    firsts = [samples.sequence(1, -2.0, 2.0, samples.phase(k, samples.OFF_KINKS))[0] for k in range(6)]
     assert len(set(firsts)) == 6 and firsts[0] == pytest.approx(-1.6)
+
+
+def test_cotangents_are_off_zero_and_differ_per_output():
+    """A one-element output's cotangent is not 0 (it would pin no gradient); two outputs get two sequences."""
+    scalar, other = samples.cotangents([torch.zeros((), dtype=torch.float64), torch.zeros(3, dtype=torch.float32)])
+    assert scalar.item() == pytest.approx(-0.8) and other.dtype == torch.float32 and other.shape == (3,)
+    assert other[0].item() != pytest.approx(scalar.item())
+    assert torch.equal(samples.cotangent(torch.zeros(4)), samples.cotangents([torch.zeros(4)])[0])
+
+
+@pytest.mark.parametrize("start", [samples.MIDDLE, samples.OFF_KINKS])
+def test_with_ours_fills_a_binary_sample_with_two_sequences(start):
+    """A binary op's sample of two same-shaped tensors gets two sequences: the first from ``start``, the second a
+    step on, so the op never sees only ties; the sample's structure and requires_grad are kept."""
+    op = opdb.get("sub")
+    first = samples.first_sample(op)
+    filled = samples.with_ours(first, op, start)
+    a, b = filled.input, filled.args[0]
+    assert a.shape == first.input.shape == b.shape and a.requires_grad == first.input.requires_grad
+    assert a.flatten().tolist() == pytest.approx(samples.sequence(a.numel(), -2.0, 2.0, start))
+    assert b.flatten().tolist() == pytest.approx(samples.sequence(b.numel(), -2.0, 2.0, samples.phase(1, start)))
+    assert not torch.equal(a, b)
 
 
 def test_summary_moves_with_any_single_element():
@@ -55,6 +77,13 @@ def test_summary_writes_non_finite_values_as_facts_do_and_no_negative_zero():
     zero = samples.summary(torch.tensor([-0.0, 0.0]))
     assert zero == [2, 0.0, 0.0] and math.copysign(1.0, zero[1]) == 1.0
     json.dumps(samples.summary(torch.tensor([float("-inf")])), allow_nan=False)
+
+
+def test_summary_of_subnormal_values():
+    """nextafter(0, 1) is the smallest subnormal: its summary keeps it (10**-335 underflows to 0)."""
+    tiny = torch.nextafter(torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64))
+    numel, total, weighted = samples.summary(tiny)
+    assert (numel, total) == (2, 2 * 5e-324) and weighted > total > 0.0
 
 
 def test_summary_keeps_twelve_digits_of_the_largest_element():

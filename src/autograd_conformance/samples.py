@@ -3,12 +3,14 @@
 The value pins and the sample variants share them: a sample keeps OpInfo's structure (shapes, argument forms,
 kwargs), but its floating-point values are replaced by a fixed sequence (the golden-ratio sequence, scaled into
 the op's declared domain or [-2, 2]) computed in Python, so the numbers depend neither on torch's random generator
-nor on how a release's OpInfo draws them. A tensor is pinned as [numel, sum, weighted sum] (weights 1 + frac(k*phi),
+nor on how a release's OpInfo draws them; each tensor of a sample, and each output's cotangent, starts the sequence
+elsewhere. A tensor is pinned as [numel, sum, weighted sum] (weights 1 + frac(k*phi),
 distinct per element), so a change of any single element beyond the tolerance moves the weighted sum.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from typing import Any
@@ -33,10 +35,10 @@ UNSUITED = {"linalg.tensorinv": "no: our values make its matrix ill-conditioned"
             "nn.functional.multi_head_attention_forward": "no: a random op (its sample trains with dropout)"}
 
 
-#: Where the value pins' sequence starts: the middle of the interval (0 for [-2, 2], a kink of many ops, which the
-#: pins keep as part of what they pin).
+#: Where the value pins' sequence starts for a sample's first tensor: the middle of the interval (0 for [-2, 2], a
+#: kink of many ops, which the pins keep as part of what they pin).
 MIDDLE = 0.5
-#: Where the sample variants' sequence starts: off every kink (an irrational step from 0.1 never lands on a
+#: Where the sample variants' sequence starts for a sample's first tensor: off every kink (an irrational step from 0.1 never lands on a
 #: multiple of 1/4 of the interval), so gradcheck sees where each op is differentiable.
 OFF_KINKS = 0.1
 #: How far each further tensor of a sample starts from the one before (irrational, and unrelated to PHI): two
@@ -44,9 +46,10 @@ OFF_KINKS = 0.1
 STEP = math.sqrt(2.0) - 1.0
 
 
-def phase(k: int) -> float:
-    """Where the sample variants' sequence starts for the sample's k-th tensor: off the kinks, another per tensor."""
-    return (OFF_KINKS + k * STEP) % 1.0
+def phase(k: int, start: float) -> float:
+    """Where the sequence starts for a sample's k-th tensor: at ``start`` for the first, a step on for each further
+    one."""
+    return (start + k * STEP) % 1.0
 
 
 def sequence(n: int, low: float, high: float, phase: float = MIDDLE) -> list[float]:
@@ -76,11 +79,29 @@ def ours(t: Any, op: Any, phase: float = MIDDLE, in_domain: bool = False) -> Any
     return values.to(t.dtype).requires_grad_(t.requires_grad)
 
 
-def cotangent(t: Any) -> Any:
-    """The fixed cotangent for an output: the sequence in [-1, 1], in the output's shape and dtype."""
+def with_ours(sample: Any, op: Any, start: float, in_domain: bool = False) -> Any:
+    """The sample with our values in each floating tensor, the k-th tensor's sequence starting at phase(k, start),
+    so that no two tensors of one shape hold the same values."""
     import torch
 
-    return torch.tensor(sequence(t.numel(), -1.0, 1.0), dtype=torch.float64).reshape(t.shape).to(t.dtype)
+    count = itertools.count()
+    return sample.transform(lambda t: ours(t, op, phase(next(count), start), in_domain)
+                            if isinstance(t, torch.Tensor) and t.is_floating_point() else t)
+
+
+def cotangent(t: Any, k: int = 0) -> Any:
+    """The fixed cotangent for an op's k-th output: the sequence in [-1, 1] from phase(k, OFF_KINKS), in the output's
+    shape and dtype. Off the middle, so that a one-element output's cotangent is not 0 (which would pin no gradient
+    of a loss or a full reduction), and another for each output."""
+    import torch
+
+    values = sequence(t.numel(), -1.0, 1.0, phase(k, OFF_KINKS))
+    return torch.tensor(values, dtype=torch.float64).reshape(t.shape).to(t.dtype)
+
+
+def cotangents(outs: list[Any]) -> list[Any]:
+    """The fixed cotangents for an op's outputs, in order."""
+    return [cotangent(t, k) for k, t in enumerate(outs)]
 
 
 def unpinnable(op_id: str, op: Any) -> str | None:
@@ -142,6 +163,8 @@ def summary(t: Any) -> list[Any]:
         if scale == 0.0:
             return 0.0
         quantum = 10.0 ** (math.floor(math.log10(scale)) - 11)  # 12 digits of the largest element, not of the sum
+        if quantum == 0.0:  # a subnormal largest element (nextafter from 0): fewer than 12 digits to keep
+            return float(f"{math.fsum(values):.12g}") + 0.0
         return float(f"{round(math.fsum(values) / quantum) * quantum:.12g}") + 0.0  # + 0.0: no -0.0
 
     return [len(flat), num(flat), num([v * w for v, w in zip(flat, weights)])]
