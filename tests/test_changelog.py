@@ -103,6 +103,24 @@ def test_detail_lists_every_fact_and_long_strings_show_where_they_differ(tmp_pat
     assert "x" * 60 not in detail  # the span around the difference, not both strings whole
 
 
+def test_a_fact_an_ending_block_stated_takes_the_reason_of_the_block_that_begins_there(tmp_path):
+    """A block whose range ends where another begins: the facts only the ending one stated change for the new
+    block's reason (the change of that boundary), in the changelog and in a probe's timeline alike."""
+    (tmp_path / "fam.toml").write_text(
+        '["fam/t[*]"]\n"a.declared" = "skipped"\n\n'
+        '[["fam/t[*]".when]]\ntorch = ">2.1.0,<2.3.0"\nreason = "2.2 declared b skipped"\n"b.declared" = "skipped"\n\n'
+        '[["fam/t[*]".when]]\ntorch = ">2.2.0"\nreason = "2.3 moved the skips out"\n'
+        'link = "https://github.com/pytorch/pytorch/pull/7"\n"a.declared" = { absent = true }\n')
+    (tmp_path / "_releases.toml").write_text('described = ["2.1.0", "2.2.0", "2.3.0"]\n')
+    table = Table.load(tmp_path, "2.3.0")
+    why = {(i.after_release, i.fact): i.reason for i in build(table).items}
+    assert why == {("2.2.0", "b.declared"): "2.2 declared b skipped", ("2.3.0", "a.declared"): "2.3 moved the skips out",
+                   ("2.3.0", "b.declared"): "2.3 moved the skips out"}
+    steps = {(c.after_release, c.fact): (c.reason, c.link) for c in timeline(table, "fam/t[cpu]", "cpu")}
+    assert steps[("2.3.0", "b.declared")] == ("2.3 moved the skips out", "https://github.com/pytorch/pytorch/pull/7")
+    assert steps[("2.2.0", "b.declared")] == ("2.2 declared b skipped", None)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--from", "2.44"], "--from 2.44: torch 2.44 is newer than the newest release the table describes "
                          "(2.1.0, 2.2.0, 2.3.0); name one of them, or its minor version (e.g. 2.3)"),

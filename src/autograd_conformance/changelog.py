@@ -99,16 +99,18 @@ def timeline(table: Table, probe_id: str, device: str, mode: str = modes.REFEREN
             before, after = ra.facts.get(name, ABSENT), rb.facts.get(name, ABSENT)
             if before == after:
                 continue
-            # The block in force after the boundary says why (also where it makes the fact absent); else a
+            # The block in force after the boundary says why (also where it makes the fact absent); else a block
+            # of the row that starts at this boundary (the change that ends an earlier block); else a
             # conditioned value ends, and its own reason explains the change back.
             block = rb.blocks.get(name) if name in rb.blocks and rb.blocks[name].torch is not None else None
+            if block is None:
+                block = next((blk for e in entries if (blk := _began(e, a, b, device, mode))), None)
             if block is None and name in ra.blocks and ra.blocks[name].torch is not None:
                 block = ra.blocks[name]
             changes.append(Change(str(a), str(b), family, probe_id, name, _kind(name), before, after,
                                   reason=block.reason if block else None, link=block.link if block else None,
                                   cause=block.cause if block else None, **variant))
     return changes
-
 
 
 #: What a change is about, for a reader choosing what to read (``--kind``), most consequential first.
@@ -316,8 +318,18 @@ def _changes(entry: Entry, a: Version, b: Version, device: str, mode: str = mode
         before, after = sa.get(fact, ABSENT), sb.get(fact, ABSENT)
         if before != after:
             out.append((fact, before, after, _block(entry, b, device, fact, mode, backend)
+                        or _began(entry, a, b, device, mode, backend)
                         or _block(entry, a, device, fact, mode, backend)))
     return out
+
+
+def _began(entry: Entry, a: Version, b: Version, device: str, mode: str = modes.REFERENCE,
+           backend: str = modes.DEFAULT_BACKEND) -> Any:
+    """The one version block of the row that applies from ``b`` and not at ``a``: the change of this boundary,
+    which explains a fact that an earlier block stops stating there (None where none or several begin)."""
+    began = [blk for blk in entry.when if blk.torch is not None and blk.matches(b, device, mode, backend)
+             and not blk.matches(a, device, mode, backend)]
+    return began[0] if len(began) == 1 else None
 
 
 def build(table: Table, start: str | None = None, end: str | None = None, semantic_only: bool = False,
