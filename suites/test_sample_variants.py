@@ -180,18 +180,26 @@ def _unreal(sample):
     return None
 
 
+def _our_sample(obs, op, op_id, values_pinned):
+    """The op's first sample with our values (off the kinks, in its domain), or None after recording why there is
+    none (no sample: nothing); ``values_pinned``: also refuse ops whose values are no fact of what they compute."""
+    first = samples.first_sample(op)
+    if first is None:
+        return None
+    why = (values_pinned and samples.unpinnable(op_id, op)) or _unreal(first)
+    if why:
+        obs.fact("pinned.value", why)
+        return None
+    return samples.with_ours(first, op, samples.OFF_KINKS, in_domain=True)
+
+
 @pytest.mark.parametrize("op_id", OP_IDS, ids=OP_IDS)
 def test_layouts(obs, op_id):
     """The op on transposed, permuted, channels-last, storage-offset and expanded inputs computes what it computes on the same values laid out contiguously, forward and backward, and passes gradcheck there."""
     op = opdb.get(op_id)
-    first = samples.first_sample(op)
-    if first is None:
+    sample = _our_sample(obs, op, op_id, values_pinned=True)
+    if sample is None:
         return
-    why = samples.unpinnable(op_id, op) or _unreal(first)
-    if why:
-        obs.fact("pinned.value", why)
-        return
-    sample = samples.with_ours(first, op, samples.OFF_KINKS, in_domain=True)
     contiguous = [(t.detach().requires_grad_(t.requires_grad), lambda leaf: leaf)
                   for t in opdb.sample_tensors(sample)]
     try:
@@ -433,14 +441,9 @@ def _out_like(result):
 def test_out(obs, op_id):
     """op(..., out=) writes what the op returns, bumps each out tensor's version, returns the out tensors, and refuses (or not) an input or out tensor that requires grad."""
     op = opdb.get(op_id)
-    first = samples.first_sample(op)
-    if first is None:
+    sample = _our_sample(obs, op, op_id, values_pinned=False)
+    if sample is None:
         return
-    why = _unreal(first)
-    if why:
-        obs.fact("pinned.value", why)
-        return
-    sample = samples.with_ours(first, op, samples.OFF_KINKS, in_domain=True)
     plain = sample.transform(lambda t: t.detach() if isinstance(t, torch.Tensor) else t)
 
     def call(s, **out):

@@ -4,8 +4,8 @@ The value pins and the sample variants share them: a sample keeps OpInfo's struc
 kwargs), but its floating-point values are replaced by a fixed sequence (the golden-ratio sequence, scaled into
 the op's declared domain or [-2, 2]) computed in Python, so the numbers depend neither on torch's random generator
 nor on how a release's OpInfo draws them; each tensor of a sample, and each output's cotangent, starts the sequence
-elsewhere. A tensor is pinned as [numel, sum, weighted sum] (weights 1 + frac(k*phi),
-distinct per element), so a change of any single element beyond the tolerance moves the weighted sum.
+elsewhere. A tensor is pinned as [numel, sum, weighted sum] (weights 1 + frac(k*phi), distinct per element), so a
+change of any single element beyond the tolerance moves the weighted sum.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ UNSUITED = {"linalg.tensorinv": "no: our values make its matrix ill-conditioned"
 #: Where the value pins' sequence starts for a sample's first tensor: the middle of the interval (0 for [-2, 2], a
 #: kink of many ops, which the pins keep as part of what they pin).
 MIDDLE = 0.5
-#: Where the sample variants' sequence starts for a sample's first tensor: off every kink (an irrational step from 0.1 never lands on a
-#: multiple of 1/4 of the interval), so gradcheck sees where each op is differentiable.
+#: Where the sample variants' sequence starts for a sample's first tensor: off every kink (an irrational step from
+#: 0.1 never lands on a multiple of 1/4 of the interval), so gradcheck sees where each op is differentiable.
 OFF_KINKS = 0.1
 #: How far each further tensor of a sample starts from the one before (irrational, and unrelated to PHI): two
 #: tensors of one shape would otherwise hold the same values, and a binary op would only ever see ties.
